@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# One-time, idempotent set-up for lineside on a Debian/Ubuntu machine with Rust and Python 3:
+#   1. ONNX Runtime shared library from the pinned `onnxruntime` wheel on PyPI (sha256 checked),
+#      unpacked into .cache/onnxruntime/ where the binary finds it.
+#   2. A Python virtual environment (.cache/venv) with the reference tools the tests compare
+#      against (onnxruntime, numpy, Pillow, OpenCV).
+# Re-running it does nothing that is already done. Nothing is fetched except from PyPI/Debian.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CACHE="$ROOT/.cache"
+ORT_VERSION=1.32.0
+# The wheel is identical for every Python 3.11 install; pin by file so the hash is stable.
+declare -A ORT_WHEEL_SHA256=(
+  [x86_64]=5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d
+  [aarch64]=2303372a85299b6757b0e11e1cbf13e410ddf7e10c37f4b37e99d1c90e7daf7c
+)
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+need_apt=()
+command -v python3 >/dev/null || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+command -v unzip >/dev/null || need_apt+=(unzip)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    log "installing ${need_apt[*]} with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    log "please install: sudo apt-get install -y ${need_apt[*]}"; exit 1
+  fi
+fi
+
+ort_lib_for() { # $1 = arch (x86_64|aarch64)
+  local arch=$1 dir="$CACHE/onnxruntime/$ORT_VERSION-$1"
+  local lib="$dir/libonnxruntime.so.$ORT_VERSION"
+  if [ -f "$lib" ]; then return 0; fi
+  mkdir -p "$dir" "$CACHE/wheels"
+  log "downloading onnxruntime $ORT_VERSION wheel for $arch from PyPI"
+  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.11 \
+    --platform "manylinux_2_28_$arch" "onnxruntime==$ORT_VERSION" -d "$CACHE/wheels"
+  local whl
+  whl=$(ls "$CACHE/wheels"/onnxruntime-"$ORT_VERSION"-cp311-cp311-manylinux_2_28_"$arch".whl)
+  echo "${ORT_WHEEL_SHA256[$arch]}  $whl" | sha256sum -c --quiet - \
+    || { log "sha256 mismatch for $whl: refusing to use it"; rm -f "$whl"; exit 1; }
+  unzip -q -o -j "$whl" "onnxruntime/capi/libonnxruntime.so.$ORT_VERSION" -d "$dir"
+  ln -sf "libonnxruntime.so.$ORT_VERSION" "$dir/libonnxruntime.so"
+  log "ONNX Runtime library: $lib"
+}
+
+ort_lib_for "$(uname -m)"
+if [ "${LINESIDE_SETUP_AARCH64:-0}" = 1 ]; then ort_lib_for aarch64; fi
+
+VENV="$CACHE/venv"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import onnxruntime, numpy, PIL, cv2' 2>/dev/null; then
+  log "creating Python reference environment in $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -r "$ROOT/tools/requirements-reference.txt"
+fi
+log "ready"

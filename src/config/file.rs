@@ -1,0 +1,242 @@
+//! Reading a scenario file section by section, so one run of `validate` reports every
+//! schema error in the file (not only the first), each with its line.
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+use super::diagnostic::Diagnostic;
+use super::schema::*;
+
+/// A parsed scenario file that can still say where each key was written.
+pub struct ScenarioFile {
+    pub path: PathBuf,
+    /// Folder the file lives in; relative paths resolve against it.
+    pub dir: PathBuf,
+    doc: toml_edit::Document<String>,
+    pub scenario: ScenarioSection,
+    pub source: SourceSection,
+    pub model: ModelSection,
+    pub preprocess: PreprocessSection,
+    pub head: HeadSection,
+    pub rules: RulesSection,
+    pub output: OutputSection,
+}
+
+impl ScenarioFile {
+    pub fn load(path: &Path) -> Result<ScenarioFile, Vec<Diagnostic>> {
+        let at_file = |message: String| {
+            vec![Diagnostic {
+                file: path.to_path_buf(),
+                line: None,
+                key: String::new(),
+                message,
+            }]
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| at_file(format!("cannot read scenario file: {e}")))?;
+        let doc = toml_edit::Document::parse(text.clone()).map_err(|e| {
+            let line = e.span().map(|s| line_at(&text, s.start));
+            vec![Diagnostic {
+                file: path.to_path_buf(),
+                line,
+                key: String::new(),
+                message: format!("not valid TOML: {}", e.message()),
+            }]
+        })?;
+        let table: toml::Table = toml::from_str(&text)
+            .map_err(|e| at_file(format!("not valid TOML: {}", e.message())))?;
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let mut loader = SectionLoader {
+            path,
+            text: &text,
+            doc: &doc,
+            table: &table,
+            errors: Vec::new(),
+        };
+        for key in table.keys() {
+            if !SECTIONS.contains(&key.as_str()) {
+                loader.error(
+                    key,
+                    format!(
+                        "unknown section `[{key}]`; valid sections are {}",
+                        SECTIONS.map(|s| format!("[{s}]")).join(", ")
+                    ),
+                );
+            }
+        }
+        let scenario = loader.required::<ScenarioSection>("scenario");
+        let source = loader.required::<SourceSection>("source");
+        let model = loader.required::<ModelSection>("model");
+        let preprocess = loader.optional::<PreprocessSection>("preprocess");
+        let head = loader.required::<HeadSection>("head");
+        let rules = loader.optional::<RulesSection>("rules");
+        let output = loader.optional::<OutputSection>("output");
+        let errors = loader.errors;
+        match (scenario, source, model, preprocess, head, rules, output) {
+            (
+                Some(scenario),
+                Some(source),
+                Some(model),
+                Some(preprocess),
+                Some(head),
+                Some(rules),
+                Some(output),
+            ) if errors.is_empty() => Ok(ScenarioFile {
+                path: path.to_path_buf(),
+                dir,
+                doc,
+                scenario,
+                source,
+                model,
+                preprocess,
+                head,
+                rules,
+                output,
+            }),
+            _ => Err(errors),
+        }
+    }
+
+    /// Resolves a path written in the file against the file's folder.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.dir.join(p)
+        }
+    }
+
+    /// A finding about `key` (dotted path), located at the key's line when it is present
+    /// in the file, else at its section.
+    pub fn diag(&self, key: &str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            file: self.path.clone(),
+            line: locate(&self.doc, key),
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+struct SectionLoader<'a> {
+    path: &'a Path,
+    text: &'a str,
+    doc: &'a toml_edit::Document<String>,
+    table: &'a toml::Table,
+    errors: Vec<Diagnostic>,
+}
+
+impl SectionLoader<'_> {
+    fn error(&mut self, key: &str, message: String) {
+        self.errors.push(Diagnostic {
+            file: self.path.to_path_buf(),
+            line: locate(self.doc, key).or(Some(line_at(self.text, 0))),
+            key: key.to_string(),
+            message,
+        });
+    }
+
+    fn required<T: DeserializeOwned>(&mut self, section: &str) -> Option<T> {
+        if !self.table.contains_key(section) {
+            self.error(section, format!("missing section `[{section}]`"));
+            return None;
+        }
+        self.parse(section)
+    }
+
+    fn optional<T: DeserializeOwned + Default>(&mut self, section: &str) -> Option<T> {
+        if !self.table.contains_key(section) {
+            return Some(T::default());
+        }
+        self.parse(section)
+    }
+
+    fn parse<T: DeserializeOwned>(&mut self, section: &str) -> Option<T> {
+        let value = self.table.get(section)?;
+        if !value.is_table() {
+            self.error(
+                section,
+                format!("`{section}` must be a table: write it as a `[{section}]` header"),
+            );
+            return None;
+        }
+        match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let inner = e.inner().to_string();
+                let mut key = section.to_string();
+                let path = e.path().to_string();
+                if path != "." && !path.is_empty() {
+                    key = format!("{section}.{path}");
+                }
+                if let Some(field) = backticked_after(&inner, "unknown field `") {
+                    key = format!("{key}.{field}");
+                } else if let Some(field) = backticked_after(&inner, "missing field `") {
+                    key = format!("{key}.{field}");
+                }
+                self.error(&key, explain(&inner));
+                None
+            }
+        }
+    }
+}
+
+fn backticked_after<'s>(s: &'s str, prefix: &str) -> Option<&'s str> {
+    let start = s.find(prefix)? + prefix.len();
+    let end = s[start..].find('`')? + start;
+    Some(&s[start..end])
+}
+
+/// Turns serde's wording into advice for a person editing the file.
+fn explain(serde_message: &str) -> String {
+    let m = serde_message.trim();
+    if m.starts_with("unknown field") {
+        return m.replace("expected one of", "valid keys here are");
+    }
+    if m.starts_with("unknown variant") {
+        return m.replace("expected one of", "valid values are");
+    }
+    if m.contains("did not match any variant of untagged enum RoiValue") {
+        return "roi must be [x, y, width, height] or { x = .., y = .., width = .., height = .. } with whole, non-negative pixel numbers".into();
+    }
+    if m.contains("did not match any variant of untagged enum PerChannel") {
+        return "must be a number or a list of numbers, one per channel, e.g. [0.485, 0.456, 0.406]".into();
+    }
+    m.to_string()
+}
+
+/// Line of a dotted key path, e.g. `preprocess.mean` or `source.path`; falls back to
+/// the nearest enclosing table that exists.
+pub(crate) fn locate(doc: &toml_edit::Document<String>, key: &str) -> Option<usize> {
+    let text = doc.raw();
+    let parts: Vec<&str> = key
+        .split('.')
+        .map(|p| p.split('[').next().unwrap_or(p))
+        .filter(|p| !p.is_empty())
+        .collect();
+    let mut best = None;
+    let mut table: &dyn toml_edit::TableLike = doc.as_table();
+    for part in parts {
+        let Some((k, item)) = table.get_key_value(part) else {
+            break;
+        };
+        if let Some(span) = k.span().or_else(|| item.span()) {
+            best = Some(line_at(text, span.start));
+        } else if let Some(t) = item.as_table() {
+            best = t.span().map(|s| line_at(text, s.start)).or(best);
+        }
+        match item.as_table_like() {
+            Some(t) => table = t,
+            None => break,
+        }
+    }
+    best
+}
+
+fn line_at(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}

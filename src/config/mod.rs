@@ -1,0 +1,11 @@
+//! Scenario files: schema, loading with located errors, and the checks that turn a file
+//! plus its model into a runnable [`ScenarioPlan`].
+
+mod diagnostic;
+mod file;
+mod plan;
+pub mod schema;
+
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use file::ScenarioFile;
+pub use plan::{check, HeadPlan, ScenarioPlan, SourcePlan};

@@ -1,0 +1,184 @@
+//! The scenario file, as written by integrators. Every section rejects unknown keys so a
+//! typo is an error, not a silently ignored setting.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::frame::PixelFormat;
+use crate::preprocess::{ColorOrder, Fit, Interpolation, Layout, Rect};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSection {
+    /// Short id used in logs and output paths: letters, digits, `-`, `_`.
+    pub id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// A folder of PNG/JPEG/BMP images (or one image file).
+    Images,
+    /// Raw frame files with a JSON sidecar (width, height, fourcc, stride).
+    Raw,
+    /// Generated test patterns.
+    Synthetic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Pattern {
+    #[default]
+    Gradient,
+    Checker,
+    Noise,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSection {
+    pub kind: SourceKind,
+    /// images/raw: a folder or a file, relative to the scenario file.
+    pub path: Option<PathBuf>,
+    /// Frames per second to pace a replay at; 0 or absent: as fast as possible.
+    pub fps: Option<f64>,
+    /// Times to play a replay (default 1).
+    pub repeat: Option<u32>,
+    /// Live sources drop the oldest queued frame when inference falls behind (and count
+    /// it); non-live sources wait, so every frame is inspected. Replays default to false.
+    pub live: Option<bool>,
+    /// synthetic: frame size, pixel format, pattern and count.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub format: Option<PixelFormat>,
+    pub pattern: Option<Pattern>,
+    pub frames: Option<u64>,
+    /// Frames the capture side may hold at once (buffer pool size).
+    pub buffers: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    pub path: PathBuf,
+    /// Class names, one per line; defaults to the model's `names` metadata.
+    pub labels: Option<PathBuf>,
+    /// Inference workers (each owns a session). Default: what the cores allow.
+    pub workers: Option<usize>,
+    /// ONNX Runtime intra-op threads per worker (default 1).
+    pub intra_threads: Option<usize>,
+}
+
+/// `roi` may be written `[x, y, width, height]` or as a table.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(untagged)]
+pub enum RoiValue {
+    List([u32; 4]),
+    Table(Rect),
+}
+
+impl RoiValue {
+    pub fn rect(self) -> Rect {
+        match self {
+            RoiValue::List([x, y, width, height]) => Rect {
+                x,
+                y,
+                width,
+                height,
+            },
+            RoiValue::Table(r) => r,
+        }
+    }
+}
+
+/// `mean`/`std` may be one number (all channels) or one per channel.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PerChannel {
+    One(f32),
+    Each(Vec<f32>),
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PreprocessSection {
+    pub roi: Option<RoiValue>,
+    pub fit: Option<Fit>,
+    pub crop_fraction: Option<f32>,
+    pub pad_value: Option<u8>,
+    pub interpolation: Option<Interpolation>,
+    pub color: Option<ColorOrder>,
+    pub scale: Option<f32>,
+    pub mean: Option<PerChannel>,
+    pub std: Option<PerChannel>,
+    pub layout: Option<Layout>,
+    /// `[width, height]`; needed only when the model's input size is dynamic.
+    pub size: Option<[u32; 2]>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeadKind {
+    Classify,
+    Anomaly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Softmax {
+    /// Apply softmax unless the output already sums to 1.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadSection {
+    pub kind: HeadKind,
+    /// classify: output to read (default: the only/first output).
+    pub output: Option<String>,
+    pub softmax: Option<Softmax>,
+    /// classify: how many top classes go into the defect log (default 5).
+    pub top_k: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RulesSection {
+    /// classify: the part is OK only if the top class is one of these.
+    pub ok_classes: Option<Vec<String>>,
+    /// classify: the part is NG if the top class is one of these.
+    pub ng_classes: Option<Vec<String>>,
+    /// classify: NG when the top score is below this (an unsure verdict is a reject).
+    pub min_score: Option<f32>,
+    /// anomaly: NG when the (normalised) image score is at or above this.
+    /// Default: the threshold baked into the model (`pred_label`).
+    pub score_threshold: Option<f32>,
+    /// anomaly: pixel threshold for defect regions (default: the score threshold).
+    pub pixel_threshold: Option<f32>,
+    /// anomaly: regions smaller than this many frame pixels are ignored.
+    pub min_defect_area_px: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSection {
+    /// Folder for the defect log and run summary (default `out/<scenario id>`).
+    pub dir: Option<PathBuf>,
+}
+
+/// Sections of a scenario file, in the order they are documented.
+pub const SECTIONS: [&str; 7] = [
+    "scenario",
+    "source",
+    "model",
+    "preprocess",
+    "head",
+    "rules",
+    "output",
+];

@@ -1,0 +1,40 @@
+//! ONNX Runtime: loading the library, opening models, running them without copies.
+
+mod model;
+pub mod runtime;
+mod session;
+
+pub use model::{ModelInfo, TensorInfo};
+pub use session::{InferenceSession, SessionOptions};
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(
+        "ONNX Runtime library not found. Looked in:\n{searched}\n\
+         Fix: run `scripts/setup.sh` (downloads the pinned onnxruntime wheel from PyPI), \
+         or put libonnxruntime.so (>= 1.31) next to the lineside binary, \
+         or set ORT_DYLIB_PATH=/path/to/libonnxruntime.so"
+    )]
+    RuntimeMissing { searched: String },
+    #[error(
+        "could not load ONNX Runtime from {path}: {reason}\n\
+         Fix: use libonnxruntime {ver} for this CPU architecture (scripts/setup.sh fetches it)",
+        ver = runtime::ORT_VERSION
+    )]
+    RuntimeLoad { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Runtime(String),
+    #[error("model file {path} does not exist")]
+    ModelMissing { path: PathBuf },
+    #[error(
+        "could not read model {path}: {reason}\n\
+         Fix: check it is an ONNX file (not a .pt/.pth checkpoint or a truncated download)"
+    )]
+    ModelInvalid { path: PathBuf, reason: String },
+    #[error("model {model}: {message}")]
+    Contract { model: String, message: String },
+    #[error("inference failed on model {model}: {reason}")]
+    Run { model: String, reason: String },
+}

@@ -1,0 +1,146 @@
+//! A worker's inference session: a pooled input tensor that ONNX Runtime reads in place,
+//! and output tensors allocated once, so a steady-state run allocates nothing on our side.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session, SessionOutputs};
+use ort::value::Tensor;
+
+use super::model::open_session;
+use super::{EngineError, ModelInfo};
+
+#[derive(Debug, Clone, Copy)]
+pub struct SessionOptions {
+    /// ONNX Runtime intra-op threads for this session.
+    pub intra_threads: usize,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions { intra_threads: 1 }
+    }
+}
+
+pub struct InferenceSession {
+    session: Session,
+    info: Arc<ModelInfo>,
+    /// Owns the pooled input buffer; ONNX Runtime was handed its address once, at creation.
+    input: Tensor<f32>,
+    input_shape: [usize; 4],
+    /// Selects all outputs; fixed-shape ones are preallocated and written in place.
+    run_options: RunOptions<HasSelectedOutputs>,
+}
+
+impl InferenceSession {
+    /// Opens `info`'s model with a fixed input shape (NCHW or NHWC as the model wants).
+    pub fn open(
+        info: Arc<ModelInfo>,
+        input_shape: [usize; 4],
+        opts: SessionOptions,
+    ) -> Result<Self, EngineError> {
+        let session = open_session(&info.path, opts.intra_threads)?;
+        let contract = |message: String| EngineError::Contract {
+            model: info.id.clone(),
+            message,
+        };
+        let input_info = info
+            .inputs
+            .first()
+            .ok_or_else(|| contract("has no inputs".into()))?;
+        if info.inputs.len() != 1 {
+            return Err(contract(format!(
+                "has {} inputs; lineside feeds one image tensor",
+                info.inputs.len()
+            )));
+        }
+        if !input_info.is_float32() {
+            return Err(contract(format!(
+                "input `{}` is {}, lineside feeds float32",
+                input_info.name, input_info.dtype
+            )));
+        }
+        // The pooled buffer: allocated once here, then owned by the tensor for the session's
+        // life. ONNX Runtime keeps our pointer (no copy): see `input_is_pooled_buffer` test.
+        let len: usize = input_shape.iter().product();
+        let buffer = vec![0f32; len].into_boxed_slice();
+        let input = Tensor::from_array((input_shape, buffer))
+            .map_err(|e| contract(format!("cannot create input tensor: {e}")))?;
+
+        let mut selector = OutputSelector::no_default();
+        for out in &info.outputs {
+            selector = selector.with(out.name.clone());
+            if let Some(shape) = out.fixed_shape() {
+                if let Some(value) = preallocate(&session, &out.dtype, &shape) {
+                    selector = selector.preallocate(out.name.clone(), value);
+                }
+            }
+        }
+        let run_options = RunOptions::new()
+            .map_err(|e| contract(e.to_string()))?
+            .with_outputs(selector);
+        Ok(InferenceSession {
+            session,
+            info,
+            input,
+            input_shape,
+            run_options,
+        })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    pub fn input_shape(&self) -> [usize; 4] {
+        self.input_shape
+    }
+
+    /// The input tensor's memory, for preprocessing to write into.
+    pub fn input_mut(&mut self) -> &mut [f32] {
+        match self.input.try_extract_tensor_mut::<f32>() {
+            Ok((_, data)) => data,
+            // The tensor was created as f32 above; extraction cannot fail.
+            Err(_) => &mut [],
+        }
+    }
+
+    /// The address ONNX Runtime reads the input from.
+    pub fn input_data_ptr(&self) -> *const f32 {
+        self.input.data_ptr() as *const f32
+    }
+
+    /// Runs the model on the current contents of the input buffer.
+    pub fn run(&mut self) -> Result<SessionOutputs<'_>, EngineError> {
+        let model = &self.info.id;
+        self.session
+            .run_with_options(ort::inputs![&self.input], &self.run_options)
+            .map_err(|e| EngineError::Run {
+                model: model.clone(),
+                reason: e.to_string(),
+            })
+    }
+
+    pub fn model_path(&self) -> &Path {
+        &self.info.path
+    }
+}
+
+fn preallocate(session: &Session, dtype: &str, shape: &[usize]) -> Option<ort::value::DynValue> {
+    let alloc = session.allocator();
+    match dtype {
+        "float32" => Tensor::<f32>::new(alloc, shape.to_vec())
+            .ok()
+            .map(|t| t.into_dyn()),
+        "int64" => Tensor::<i64>::new(alloc, shape.to_vec())
+            .ok()
+            .map(|t| t.into_dyn()),
+        "bool" => Tensor::<bool>::new(alloc, shape.to_vec())
+            .ok()
+            .map(|t| t.into_dyn()),
+        "uint8" => Tensor::<u8>::new(alloc, shape.to_vec())
+            .ok()
+            .map(|t| t.into_dyn()),
+        _ => None,
+    }
+}

@@ -1,0 +1,82 @@
+//! Heads turn raw model outputs into an [`Inspection`]: classes, scores, defect regions,
+//! and the verdict under the scenario's rules.
+
+pub mod anomaly;
+pub mod classify;
+mod regions;
+
+use ort::session::SessionOutputs;
+
+use crate::preprocess::Transform;
+use crate::verdict::Inspection;
+
+pub use anomaly::{AnomalyConfig, AnomalyHead};
+pub use classify::{ClassifyConfig, ClassifyHead};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HeadError {
+    #[error("model output `{name}` is missing; the model has {available}")]
+    MissingOutput { name: String, available: String },
+    #[error("model output `{name}` has shape {shape:?}; {expected}")]
+    Shape {
+        name: String,
+        shape: Vec<i64>,
+        expected: &'static str,
+    },
+    #[error("model output `{name}`: {reason}")]
+    Extract { name: String, reason: String },
+}
+
+/// Geometry a head needs to put regions back on the frame.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameGeometry {
+    pub transform: Transform,
+    /// Model input width and height.
+    pub input: (usize, usize),
+}
+
+pub enum Head {
+    Classify(ClassifyHead),
+    Anomaly(AnomalyHead),
+}
+
+impl Head {
+    pub fn interpret(
+        &mut self,
+        outputs: &SessionOutputs<'_>,
+        geometry: &FrameGeometry,
+        out: &mut Inspection,
+    ) -> Result<(), HeadError> {
+        out.clear();
+        match self {
+            Head::Classify(h) => h.interpret(outputs, out),
+            Head::Anomaly(h) => h.interpret(outputs, geometry, out),
+        }
+    }
+
+    /// Capacity an [`Inspection`] needs so that this head never grows it.
+    pub fn inspection(&self) -> Inspection {
+        match self {
+            Head::Classify(h) => Inspection::with_capacity(h.top_k(), 0),
+            Head::Anomaly(h) => Inspection::with_capacity(0, h.max_defects()),
+        }
+    }
+}
+
+/// Reads a float32 output without copying.
+pub(crate) fn f32_output<'a>(
+    outputs: &'a SessionOutputs<'_>,
+    name: &str,
+) -> Result<(&'a [i64], &'a [f32]), HeadError> {
+    let value = outputs.get(name).ok_or_else(|| HeadError::MissingOutput {
+        name: name.to_string(),
+        available: outputs.keys().collect::<Vec<_>>().join(", "),
+    })?;
+    let (shape, data) = value
+        .try_extract_tensor::<f32>()
+        .map_err(|e| HeadError::Extract {
+            name: name.to_string(),
+            reason: e.to_string(),
+        })?;
+    Ok((shape, data))
+}

@@ -1,0 +1,281 @@
+//! The `lineside` command line. All work happens in the library; this file parses
+//! arguments, prints, and chooses exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use lineside::config::{self, Diagnostic};
+use lineside::engine::ModelInfo;
+use lineside::runner::{self, RunOptions};
+use lineside::sink::Summary;
+
+#[derive(Parser)]
+#[command(
+    name = "lineside",
+    version,
+    about = "On-device vision inspection: camera frames → ONNX models → OK/NG per part"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenarios (files or folders of *.toml). With none, runs the bundled demo.
+    Run {
+        scenarios: Vec<PathBuf>,
+        /// Do not draw progress bars.
+        #[arg(long)]
+        no_progress: bool,
+        /// Cores to spread workers over (default: all).
+        #[arg(long)]
+        cores: Option<usize>,
+    },
+    /// Check scenario files (schema, files, model fit) without running them.
+    Validate {
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+    },
+    /// Look at model files.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Inputs, outputs, shapes, dtypes and metadata of an ONNX model.
+    Inspect {
+        model: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run {
+            scenarios,
+            no_progress,
+            cores,
+        } => run(scenarios, !no_progress, cores),
+        Command::Validate { scenarios } => validate(&scenarios),
+        Command::Models {
+            command: ModelsCommand::Inspect { model, json },
+        } => inspect(&model, json),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The demo scenario shipped with lineside, found beside the binary or in the source tree.
+fn bundled_demo() -> anyhow::Result<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            candidates.push(dir.join("scenarios/demo.toml"));
+            candidates.push(dir.join("../../scenarios/demo.toml"));
+        }
+    }
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/demo.toml"));
+    candidates.push(PathBuf::from("scenarios/demo.toml"));
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .context("the bundled demo scenario (scenarios/demo.toml) is not here; pass scenario files to `lineside run`")
+}
+
+fn print_diagnostics(diags: &[Diagnostic]) {
+    for d in diags {
+        eprintln!("error: {d}");
+    }
+}
+
+fn load_plans(paths: &[PathBuf]) -> Result<Vec<config::ScenarioPlan>, Vec<Diagnostic>> {
+    let files = runner::expand_scenario_paths(paths).map_err(|d| vec![d])?;
+    if files.is_empty() {
+        return Err(vec![Diagnostic {
+            file: paths.first().cloned().unwrap_or_default(),
+            line: None,
+            key: String::new(),
+            message: "no scenario files (*.toml) found".into(),
+        }]);
+    }
+    let mut plans = Vec::new();
+    let mut errors = Vec::new();
+    for f in &files {
+        match config::check(f) {
+            Ok(p) => plans.push(p),
+            Err(d) => errors.extend(d),
+        }
+    }
+    if errors.is_empty() {
+        Ok(plans)
+    } else {
+        Err(errors)
+    }
+}
+
+fn validate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let files = match runner::expand_scenario_paths(paths) {
+        Ok(f) => f,
+        Err(d) => {
+            print_diagnostics(&[d]);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let mut failed = 0;
+    for f in &files {
+        match config::check(f) {
+            Ok(plan) => println!(
+                "ok: {} ({}; model {} {}x{}; {} classes)",
+                f.display(),
+                plan.id,
+                plan.model.id,
+                plan.preprocess.width,
+                plan.preprocess.height,
+                plan.labels.len()
+            ),
+            Err(diags) => {
+                failed += 1;
+                print_diagnostics(&diags);
+            }
+        }
+    }
+    if failed > 0 {
+        eprintln!("{failed} of {} scenario file(s) have errors", files.len());
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(paths: Vec<PathBuf>, progress: bool, cores: Option<usize>) -> anyhow::Result<ExitCode> {
+    let paths = if paths.is_empty() {
+        vec![bundled_demo()?]
+    } else {
+        paths
+    };
+    let plans = match load_plans(&paths) {
+        Ok(p) => p,
+        Err(diags) => {
+            print_diagnostics(&diags);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let presses = Arc::new(AtomicUsize::new(0));
+    {
+        let (stop, presses) = (Arc::clone(&stop), Arc::clone(&presses));
+        ctrlc::set_handler(move || {
+            if presses.fetch_add(1, Ordering::SeqCst) == 0 {
+                eprintln!("\nstopping: finishing frames in flight and flushing logs (Ctrl-C again to abort)");
+                stop.store(true, Ordering::SeqCst);
+            } else {
+                std::process::exit(130);
+            }
+        })
+        .context("cannot install the Ctrl-C handler")?;
+    }
+    let cores =
+        cores.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let opts = RunOptions {
+        progress,
+        stop,
+        cores,
+    };
+    let results = runner::run_scenarios(&plans, &opts);
+    let mut summaries = Vec::new();
+    let mut failed = false;
+    for r in results {
+        match r {
+            Ok(s) => summaries.push(s),
+            Err(e) => {
+                failed = true;
+                eprintln!("error: {e}");
+            }
+        }
+    }
+    if !summaries.is_empty() {
+        print!("{}", Summary::table(&summaries));
+        for s in &summaries {
+            println!(
+                "{}: defect log {} (summary.json beside it)",
+                s.scenario, s.defect_log
+            );
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn inspect(model: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let info = ModelInfo::load(model)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&info)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("model    {}", info.path.display());
+    println!("id       {}", info.id);
+    println!("sha256   {}", info.sha256);
+    if let Some(p) = &info.producer {
+        println!("producer {p}");
+    }
+    let dims = |s: &[i64], names: &[String]| {
+        s.iter()
+            .zip(names.iter().chain(std::iter::repeat(&String::new())))
+            .map(|(d, n)| match (*d, n.is_empty()) {
+                (d, _) if d >= 0 => d.to_string(),
+                (_, false) => n.clone(),
+                _ => "?".into(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (title, list) in [("inputs", &info.inputs), ("outputs", &info.outputs)] {
+        println!("{title}:");
+        for t in list {
+            println!(
+                "  {:<16} {:<8} [{}]",
+                t.name,
+                t.dtype,
+                dims(&t.shape, &t.dim_names)
+            );
+        }
+    }
+    if !info.metadata.is_empty() {
+        println!("metadata:");
+        for (k, v) in &info.metadata {
+            let shown: String = v.chars().take(100).collect();
+            let more = if v.chars().count() > 100 { " …" } else { "" };
+            println!("  {k} = {shown}{more}");
+        }
+    }
+    if let Some(names) = info.class_names() {
+        println!("classes: {} (from `names` metadata)", names.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,509 @@
+//! Frame → model input tensor, in one call with no per-frame allocation.
+//!
+//! Each source row of the region of interest is converted from the frame's pixel format
+//! (stride honoured) straight into the horizontal resampling pass; the vertical pass
+//! writes normalised floats directly into the caller's tensor (NCHW or NHWC, RGB or BGR,
+//! optional letterbox padding). Weights and scratch rows are sized once per frame
+//! geometry and reused.
+//!
+//! We resample by hand rather than with `fast_image_resize` because that crate allocates
+//! its weights on every call and has no YUV input; fusing conversion into the horizontal
+//! pass also saves a full-frame RGB copy.
+
+mod color;
+mod resample;
+
+pub use color::convert_row;
+pub use resample::{Axis, Interpolation};
+
+use serde::{Deserialize, Serialize};
+
+use crate::frame::{FrameError, FrameLayout};
+
+/// How the region of interest is fitted to the model's input size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Fit {
+    /// Resize to the input size, ignoring aspect ratio.
+    #[default]
+    Stretch,
+    /// Keep aspect: take the centred region with the input's aspect ratio, scaled by
+    /// `crop_fraction` (ImageNet's "resize 256, crop 224" is 0.875).
+    CenterCrop,
+    /// Keep aspect: fit inside the input and pad (Ultralytics YOLO).
+    Letterbox,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ColorOrder {
+    #[default]
+    Rgb,
+    Bgr,
+    Gray,
+}
+
+impl ColorOrder {
+    pub fn channels(self) -> usize {
+        if self == ColorOrder::Gray {
+            1
+        } else {
+            3
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    #[default]
+    Nchw,
+    Nhwc,
+}
+
+/// A rectangle in frame pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rect {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Everything preprocessing needs, resolved from the scenario and the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreprocessSpec {
+    pub roi: Option<Rect>,
+    pub fit: Fit,
+    pub crop_fraction: f32,
+    pub pad_value: u8,
+    pub interpolation: Interpolation,
+    pub color: ColorOrder,
+    /// Multiplies 8-bit values before `mean`/`std` (1/255 for [0,1] input).
+    pub scale: f32,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    pub layout: Layout,
+    pub width: usize,
+    pub height: usize,
+}
+
+impl PreprocessSpec {
+    pub fn tensor_shape(&self) -> [usize; 4] {
+        let c = self.color.channels();
+        match self.layout {
+            Layout::Nchw => [1, c, self.height, self.width],
+            Layout::Nhwc => [1, self.height, self.width, c],
+        }
+    }
+}
+
+/// Maps model-input coordinates back to frame coordinates.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Transform {
+    /// Frame position of the resampled region's top-left corner.
+    pub origin: (f32, f32),
+    /// Frame pixels per model pixel.
+    pub scale: (f32, f32),
+    /// Model-input position where the resampled region starts (letterbox padding).
+    pub pad: (f32, f32),
+}
+
+impl Transform {
+    pub fn to_frame(&self, x: f32, y: f32) -> (f32, f32) {
+        (
+            self.origin.0 + (x - self.pad.0) * self.scale.0,
+            self.origin.1 + (y - self.pad.1) * self.scale.1,
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PreprocessError {
+    #[error("bad frame: {0}")]
+    Frame(#[from] FrameError),
+    #[error(
+        "roi {roi:?} lies outside the {width}x{height} frame; \
+         fix [preprocess].roi so x+width <= {width} and y+height <= {height}"
+    )]
+    RoiOutside { roi: Rect, width: u32, height: u32 },
+    #[error("output buffer holds {have} floats, the model input needs {need}")]
+    OutputSize { have: usize, need: usize },
+}
+
+/// Geometry derived from one frame size; rebuilt only when the frame size changes.
+struct Plan {
+    frame: (u32, u32),
+    x: Axis,
+    y: Axis,
+    /// Resampled region inside the model input.
+    dst: Rect,
+    transform: Transform,
+    src_x: (usize, usize),
+    src_y: (usize, usize),
+}
+
+pub struct Preprocessor {
+    spec: PreprocessSpec,
+    /// (value * scale - mean) / std for each channel and 8-bit value.
+    lut: Vec<[f32; 256]>,
+    plan: Option<Plan>,
+    row: Vec<u8>,
+    horizontal: Vec<f32>,
+}
+
+impl Preprocessor {
+    pub fn new(spec: PreprocessSpec) -> Self {
+        let lut = (0..spec.color.channels())
+            .map(|c| {
+                let mut t = [0f32; 256];
+                for (v, slot) in t.iter_mut().enumerate() {
+                    *slot = (v as f32 * spec.scale - spec.mean[c]) / spec.std[c];
+                }
+                t
+            })
+            .collect();
+        Preprocessor {
+            spec,
+            lut,
+            plan: None,
+            row: Vec::new(),
+            horizontal: Vec::new(),
+        }
+    }
+
+    pub fn spec(&self) -> &PreprocessSpec {
+        &self.spec
+    }
+
+    /// Writes the model input for one frame into `out` and returns the coordinate mapping.
+    pub fn run(
+        &mut self,
+        bytes: &[u8],
+        layout: &FrameLayout,
+        out: &mut [f32],
+    ) -> Result<Transform, PreprocessError> {
+        layout.check(bytes.len())?;
+        let need = self.spec.width * self.spec.height * self.spec.color.channels();
+        if out.len() != need {
+            return Err(PreprocessError::OutputSize {
+                have: out.len(),
+                need,
+            });
+        }
+        if self
+            .plan
+            .as_ref()
+            .is_none_or(|p| p.frame != (layout.width, layout.height))
+        {
+            self.replan(layout.width, layout.height)?;
+        }
+        let Some(plan) = self.plan.as_ref() else {
+            return Err(PreprocessError::OutputSize { have: 0, need });
+        };
+        let ch = self.spec.color.channels();
+        let dst_w = plan.dst.width as usize;
+        let (x_lo, x_hi) = plan.src_x;
+        let (y_lo, y_hi) = plan.src_y;
+        let row = &mut self.row[..(x_hi - x_lo) * ch];
+
+        // Pass 1: convert each needed source row and resample it horizontally.
+        for sy in y_lo..y_hi {
+            convert_row(bytes, layout, sy, x_lo, ch, row);
+            let h_row = &mut self.horizontal[(sy - y_lo) * dst_w * ch..][..dst_w * ch];
+            for (dx, px) in h_row.chunks_exact_mut(ch).enumerate() {
+                let (start, w) = plan.x.taps_of(dx);
+                let src = &row[(start - x_lo) * ch..];
+                for (c, o) in px.iter_mut().enumerate() {
+                    let mut acc = 0f32;
+                    for (k, wk) in w.iter().enumerate() {
+                        acc += wk * f32::from(src[k * ch + c]);
+                    }
+                    // Round to 8 bits between passes, as Pillow and OpenCV do.
+                    *o = (acc + 0.5).floor().clamp(0.0, 255.0);
+                }
+            }
+        }
+
+        // Pass 2: vertical resampling, normalisation and layout in one write.
+        self.fill_padding(plan, out);
+        let (w_in, h_in) = (self.spec.width, self.spec.height);
+        let swap = self.spec.color == ColorOrder::Bgr;
+        for dy in 0..plan.dst.height as usize {
+            let (start, w) = plan.y.taps_of(dy);
+            let ty = plan.dst.y as usize + dy;
+            for dx in 0..dst_w {
+                let tx = plan.dst.x as usize + dx;
+                for c in 0..ch {
+                    let mut acc = 0f32;
+                    for (k, wk) in w.iter().enumerate() {
+                        acc += wk * self.horizontal[((start - y_lo + k) * dst_w + dx) * ch + c];
+                    }
+                    let v = (acc + 0.5).floor().clamp(0.0, 255.0) as usize;
+                    let oc = if swap { 2 - c } else { c };
+                    let idx = match self.spec.layout {
+                        Layout::Nchw => (oc * h_in + ty) * w_in + tx,
+                        Layout::Nhwc => (ty * w_in + tx) * ch + oc,
+                    };
+                    out[idx] = self.lut[c][v];
+                }
+            }
+        }
+        Ok(plan.transform)
+    }
+
+    fn fill_padding(&self, plan: &Plan, out: &mut [f32]) {
+        if self.spec.fit != Fit::Letterbox {
+            return;
+        }
+        let (w, h, ch) = (
+            self.spec.width,
+            self.spec.height,
+            self.spec.color.channels(),
+        );
+        let d = plan.dst;
+        let inside = |x: usize, y: usize| {
+            x >= d.x as usize
+                && x < (d.x + d.width) as usize
+                && y >= d.y as usize
+                && y < (d.y + d.height) as usize
+        };
+        let pad = usize::from(self.spec.pad_value);
+        for y in 0..h {
+            for x in 0..w {
+                if inside(x, y) {
+                    continue;
+                }
+                for c in 0..ch {
+                    let idx = match self.spec.layout {
+                        Layout::Nchw => (c * h + y) * w + x,
+                        Layout::Nhwc => (y * w + x) * ch + c,
+                    };
+                    out[idx] = self.lut[c][pad];
+                }
+            }
+        }
+    }
+
+    fn replan(&mut self, fw: u32, fh: u32) -> Result<(), PreprocessError> {
+        let region = match self.spec.roi {
+            Some(r) => {
+                if r.width == 0
+                    || r.height == 0
+                    || r.x.saturating_add(r.width) > fw
+                    || r.y.saturating_add(r.height) > fh
+                {
+                    return Err(PreprocessError::RoiOutside {
+                        roi: r,
+                        width: fw,
+                        height: fh,
+                    });
+                }
+                r
+            }
+            None => Rect {
+                x: 0,
+                y: 0,
+                width: fw,
+                height: fh,
+            },
+        };
+        let (mw, mh) = (self.spec.width as u32, self.spec.height as u32);
+        let (src, dst) = match self.spec.fit {
+            Fit::Stretch => (region, full(mw, mh)),
+            Fit::CenterCrop => (
+                center_crop(region, mw, mh, self.spec.crop_fraction),
+                full(mw, mh),
+            ),
+            Fit::Letterbox => (region, letterbox(region, mw, mh)),
+        };
+        let interp = self.spec.interpolation;
+        let x = Axis::new(
+            interp,
+            src.x as usize,
+            src.width as usize,
+            dst.width as usize,
+        );
+        let y = Axis::new(
+            interp,
+            src.y as usize,
+            src.height as usize,
+            dst.height as usize,
+        );
+        let src_x = x.source_span();
+        let src_y = y.source_span();
+        let ch = self.spec.color.channels();
+        self.row.resize((src_x.1 - src_x.0) * ch, 0);
+        self.horizontal
+            .resize((src_y.1 - src_y.0) * dst.width as usize * ch, 0.0);
+        let transform = Transform {
+            origin: (src.x as f32, src.y as f32),
+            scale: (
+                src.width as f32 / dst.width as f32,
+                src.height as f32 / dst.height as f32,
+            ),
+            pad: (dst.x as f32, dst.y as f32),
+        };
+        self.plan = Some(Plan {
+            frame: (fw, fh),
+            x,
+            y,
+            dst,
+            transform,
+            src_x,
+            src_y,
+        });
+        Ok(())
+    }
+}
+
+fn full(w: u32, h: u32) -> Rect {
+    Rect {
+        x: 0,
+        y: 0,
+        width: w,
+        height: h,
+    }
+}
+
+/// The centred sub-rectangle of `r` with the aspect ratio `mw:mh`, scaled by `fraction`.
+pub fn center_crop(r: Rect, mw: u32, mh: u32, fraction: f32) -> Rect {
+    let aspect = mw as f64 / mh as f64;
+    let (rw, rh) = (r.width as f64, r.height as f64);
+    let (mut cw, mut ch) = if rw / rh > aspect {
+        (rh * aspect, rh)
+    } else {
+        (rw, rw / aspect)
+    };
+    cw *= f64::from(fraction);
+    ch *= f64::from(fraction);
+    let cw = (cw.round() as u32).clamp(1, r.width);
+    let ch = (ch.round() as u32).clamp(1, r.height);
+    Rect {
+        x: r.x + ((r.width - cw) as f64 / 2.0).round() as u32,
+        y: r.y + ((r.height - ch) as f64 / 2.0).round() as u32,
+        width: cw,
+        height: ch,
+    }
+}
+
+/// Where Ultralytics' letterbox puts a `r`-sized region inside an `mw`x`mh` input.
+pub fn letterbox(r: Rect, mw: u32, mh: u32) -> Rect {
+    let gain = (mw as f64 / r.width as f64).min(mh as f64 / r.height as f64);
+    let nw = ((r.width as f64 * gain).round() as u32).clamp(1, mw);
+    let nh = ((r.height as f64 * gain).round() as u32).clamp(1, mh);
+    let dw = (mw - nw) as f64 / 2.0;
+    let dh = (mh - nh) as f64 / 2.0;
+    Rect {
+        x: (dw - 0.1).round().max(0.0) as u32,
+        y: (dh - 0.1).round().max(0.0) as u32,
+        width: nw,
+        height: nh,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::PixelFormat;
+
+    fn spec(w: usize, h: usize) -> PreprocessSpec {
+        PreprocessSpec {
+            roi: None,
+            fit: Fit::Stretch,
+            crop_fraction: 1.0,
+            pad_value: 114,
+            interpolation: Interpolation::Bilinear,
+            color: ColorOrder::Rgb,
+            scale: 1.0,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+            layout: Layout::Nchw,
+            width: w,
+            height: h,
+        }
+    }
+
+    #[test]
+    fn same_size_rgb_is_exact_and_planar() {
+        let layout = FrameLayout::packed(2, 1, PixelFormat::Rgb24);
+        let bytes = [1u8, 2, 3, 4, 5, 6];
+        let mut out = [0f32; 6];
+        Preprocessor::new(spec(2, 1))
+            .run(&bytes, &layout, &mut out)
+            .unwrap();
+        assert_eq!(out, [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+    }
+
+    #[test]
+    fn bgr_models_get_swapped_channels_and_padded_stride_is_skipped() {
+        let layout = FrameLayout {
+            stride: 8,
+            ..FrameLayout::packed(2, 2, PixelFormat::Rgb24)
+        };
+        let bytes = [
+            1u8, 2, 3, 4, 5, 6, 99, 99, //
+            7, 8, 9, 10, 11, 12, 99, 99,
+        ];
+        let mut s = spec(2, 2);
+        s.color = ColorOrder::Bgr;
+        s.layout = Layout::Nhwc;
+        let mut out = [0f32; 12];
+        Preprocessor::new(s).run(&bytes, &layout, &mut out).unwrap();
+        assert_eq!(&out[..6], &[3.0, 2.0, 1.0, 6.0, 5.0, 4.0]);
+        assert_eq!(&out[6..], &[9.0, 8.0, 7.0, 12.0, 11.0, 10.0]);
+    }
+
+    #[test]
+    fn roi_outside_frame_is_an_error_not_a_panic() {
+        let layout = FrameLayout::packed(4, 4, PixelFormat::Grey);
+        let mut s = spec(2, 2);
+        s.roi = Some(Rect {
+            x: 3,
+            y: 0,
+            width: 2,
+            height: 2,
+        });
+        let mut out = [0f32; 12];
+        let err = Preprocessor::new(s)
+            .run(&[0u8; 16], &layout, &mut out)
+            .unwrap_err();
+        assert!(matches!(err, PreprocessError::RoiOutside { .. }));
+    }
+
+    #[test]
+    fn letterbox_matches_ultralytics_geometry_and_maps_back() {
+        let r = Rect {
+            x: 0,
+            y: 0,
+            width: 1280,
+            height: 720,
+        };
+        let d = letterbox(r, 640, 640);
+        assert_eq!((d.x, d.y, d.width, d.height), (0, 140, 640, 360));
+        let layout = FrameLayout::packed(1280, 720, PixelFormat::Grey);
+        let mut s = spec(640, 640);
+        s.fit = Fit::Letterbox;
+        s.color = ColorOrder::Gray;
+        let mut out = vec![0f32; 640 * 640];
+        let t = Preprocessor::new(s)
+            .run(&vec![7u8; 1280 * 720], &layout, &mut out)
+            .unwrap();
+        assert_eq!(out[0], 114.0);
+        assert_eq!(out[320 * 640 + 320], 7.0);
+        assert_eq!(t.to_frame(320.0, 320.0), (640.0, 360.0));
+    }
+
+    #[test]
+    fn center_crop_is_imagenet_style() {
+        let r = Rect {
+            x: 0,
+            y: 0,
+            width: 451,
+            height: 300,
+        };
+        let c = center_crop(r, 224, 224, 0.875);
+        assert_eq!((c.width, c.height), (263, 263));
+        assert_eq!((c.x, c.y), (94, 19));
+    }
+}

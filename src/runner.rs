@@ -1,0 +1,169 @@
+//! Running several scenarios in one process: one pipeline each, one ONNX Runtime
+//! environment for all, and a core budget shared between them.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use crate::config::{Diagnostic, ScenarioPlan};
+use crate::pipeline::{self, PipelineError, RunSettings};
+use crate::sink::{DefectLog, RecordContext, RunStats, ScenarioSink, SinkError, Summary};
+use crate::source::{self, SourceError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("scenario {scenario}: cannot open source: {source}")]
+    Source {
+        scenario: String,
+        source: SourceError,
+    },
+    #[error("scenario {scenario}: {source}")]
+    Output { scenario: String, source: SinkError },
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error("scenario {scenario}: cannot write {path}: {source}")]
+    Summary {
+        scenario: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+pub struct RunOptions {
+    pub progress: bool,
+    pub stop: Arc<AtomicBool>,
+    /// Cores to spread workers over (default: all).
+    pub cores: usize,
+}
+
+/// Workers per scenario so that workers x intra-op threads stays within the cores.
+pub fn worker_budget(plans: &[ScenarioPlan], cores: usize) -> Vec<usize> {
+    let share = (cores / plans.len().max(1)).max(1);
+    plans
+        .iter()
+        .map(|p| p.workers.unwrap_or((share / p.intra_threads.max(1)).max(1)))
+        .collect()
+}
+
+/// Expands folders into the `*.toml` files they contain (sorted).
+pub fn expand_scenario_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| Diagnostic {
+                    file: p.clone(),
+                    line: None,
+                    key: String::new(),
+                    message: format!("cannot list folder: {e}"),
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|e| e == "toml"))
+                .collect();
+            files.sort();
+            out.extend(files);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Runs every plan to completion (or until `stop`), each in its own thread, and returns
+/// their summaries in the order given. Each summary is also written as
+/// `summary.json` beside its defect log.
+pub fn run_scenarios(plans: &[ScenarioPlan], opts: &RunOptions) -> Vec<Result<Summary, RunError>> {
+    let workers = worker_budget(plans, opts.cores);
+    let bars = MultiProgress::new();
+    if !opts.progress {
+        bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = plans
+            .iter()
+            .zip(&workers)
+            .map(|(plan, &w)| {
+                let bars = &bars;
+                scope.spawn(move || run_one(plan, w, opts, bars))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .zip(plans)
+            .map(|(h, plan)| {
+                h.join().unwrap_or_else(|_| {
+                    Err(RunError::Output {
+                        scenario: plan.id.clone(),
+                        source: SinkError::Log {
+                            path: plan.output_dir.clone(),
+                            source: std::io::Error::other("the scenario's thread panicked"),
+                        },
+                    })
+                })
+            })
+            .collect()
+    })
+}
+
+fn run_one(
+    plan: &ScenarioPlan,
+    workers: usize,
+    opts: &RunOptions,
+    bars: &MultiProgress,
+) -> Result<Summary, RunError> {
+    let source = source::open(&plan.source).map_err(|source| RunError::Source {
+        scenario: plan.id.clone(),
+        source,
+    })?;
+    let log_path = plan.output_dir.join("defects.jsonl");
+    let log = DefectLog::open(&log_path).map_err(|source| RunError::Output {
+        scenario: plan.id.clone(),
+        source,
+    })?;
+    let progress = bars.add(match source.len_hint() {
+        Some(n) => ProgressBar::new(n),
+        None => ProgressBar::no_length(),
+    });
+    progress.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>20} {bar:30} {pos}/{len} frames {per_sec} {elapsed}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    progress.set_prefix(plan.id.clone());
+    let mut sink = ScenarioSink {
+        log,
+        stats: RunStats::default(),
+        ctx: RecordContext {
+            scenario: plan.id.clone(),
+            source: source.describe(),
+            items: source.item_names(),
+            labels: Arc::clone(&plan.labels),
+            model_id: plan.model.id.clone(),
+            model_sha256: plan.model.sha256.clone(),
+        },
+        progress: Some(progress),
+    };
+    let settings = RunSettings {
+        workers,
+        intra_threads: plan.intra_threads,
+        stop: Arc::clone(&opts.stop),
+    };
+    pipeline::run(plan, source, &settings, &mut sink)?;
+    let summary = sink.stats.summary(&plan.id, &log_path, workers);
+    let path = summary_path(&plan.output_dir);
+    summary
+        .write_json(&path)
+        .map_err(|source| RunError::Summary {
+            scenario: plan.id.clone(),
+            path,
+            source,
+        })?;
+    Ok(summary)
+}
+
+pub fn summary_path(output_dir: &Path) -> PathBuf {
+    output_dir.join("summary.json")
+}

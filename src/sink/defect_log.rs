@@ -1,0 +1,129 @@
+//! The defect log: JSON Lines, one record per inspected part, appended whole.
+//!
+//! Each record is encoded in memory and written with one `write_all` on an `O_APPEND`
+//! file, so records never interleave. If the process dies inside a write, the next open
+//! finds a last line without its newline and cuts it off: readers only ever see whole
+//! records. `sync` (end of run, and every `SYNC_EVERY` records) makes them durable.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use super::{Record, SinkError};
+
+const SYNC_EVERY: u64 = 256;
+
+pub struct DefectLog {
+    path: PathBuf,
+    file: File,
+    line: Vec<u8>,
+    written: u64,
+}
+
+impl DefectLog {
+    pub fn open(path: &Path) -> Result<DefectLog, SinkError> {
+        let err = |source| SinkError::Log {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        repair_torn_tail(path).map_err(err)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(err)?;
+        Ok(DefectLog {
+            path: path.to_path_buf(),
+            file,
+            line: Vec::with_capacity(1024),
+            written: 0,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn append(&mut self, record: &Record<'_>) -> Result<(), SinkError> {
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, record)?;
+        self.line.push(b'\n');
+        self.file
+            .write_all(&self.line)
+            .map_err(|source| SinkError::Log {
+                path: self.path.clone(),
+                source,
+            })?;
+        self.written += 1;
+        if self.written.is_multiple_of(SYNC_EVERY) {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    pub fn sync(&mut self) -> Result<(), SinkError> {
+        self.file.sync_data().map_err(|source| SinkError::Log {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+/// Truncates a last line that has no newline (a write cut short by a crash).
+fn repair_torn_tail(path: &Path) -> std::io::Result<()> {
+    let mut f = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let len = f.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    // Scan back from the end in chunks for the last newline.
+    let mut end = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(chunk)?;
+        if end == len && chunk.last() == Some(&b'\n') {
+            return Ok(());
+        }
+        if let Some(pos) = chunk.iter().rposition(|&b| b == b'\n') {
+            let keep = start + pos as u64 + 1;
+            tracing::warn!(
+                "{}: removing a torn last record ({} bytes) left by an interrupted write",
+                path.display(),
+                len - keep
+            );
+            return f.set_len(keep);
+        }
+        if start == 0 {
+            tracing::warn!("{}: removing a torn only record", path.display());
+            return f.set_len(0);
+        }
+        end = start;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_last_line_is_cut_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("defects.jsonl");
+        std::fs::write(&p, b"{\"a\":1}\n{\"a\":2}\n{\"a\":").unwrap();
+        let _log = DefectLog::open(&p).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"{\"a\":1}\n{\"a\":2}\n");
+        std::fs::write(&p, b"{\"torn").unwrap();
+        let _log = DefectLog::open(&p).unwrap();
+        assert!(std::fs::read(&p).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,215 @@
+//! One defect-log record. Field by field documentation lives in `docs/defect-log.md`;
+//! keep the two in step.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::frame::FrameOrigin;
+use crate::pipeline::{Outcome, OutcomeKind};
+use crate::verdict::{Failure, Verdict};
+
+/// What every record of one scenario run shares.
+pub struct RecordContext {
+    pub scenario: String,
+    pub source: String,
+    pub items: Vec<String>,
+    pub labels: Arc<[String]>,
+    pub model_id: String,
+    pub model_sha256: String,
+}
+
+impl RecordContext {
+    fn label(&self, i: usize) -> String {
+        self.labels
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("class_{i}"))
+    }
+}
+
+#[derive(Serialize)]
+pub struct Record<'a> {
+    /// UTC time the verdict was decided, RFC 3339 with milliseconds.
+    pub time: String,
+    pub scenario: &'a str,
+    pub source: &'a str,
+    /// File the frame came from (replays), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<&'a str>,
+    /// Frame index inside a multi-frame raw file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame: Option<u64>,
+    pub seq: u64,
+    pub verdict: Verdict,
+    /// The rules that made the part NG, or why it could not be inspected.
+    pub failed: Vec<FailedRule>,
+    pub score: Option<f32>,
+    pub classes: Vec<LabelledScore>,
+    pub defects: Vec<DefectRecord>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub defects_not_listed: usize,
+    pub model: ModelRef<'a>,
+    pub latency_ms: Option<LatencyMs>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+#[derive(Serialize)]
+pub struct FailedRule {
+    pub rule: &'static str,
+    pub detail: String,
+}
+
+#[derive(Serialize)]
+pub struct LabelledScore {
+    pub label: String,
+    pub index: usize,
+    pub score: f32,
+}
+
+#[derive(Serialize)]
+pub struct DefectRecord {
+    pub class: String,
+    /// x, y, width, height in frame pixels.
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+    pub area_px: f32,
+    pub score: f32,
+}
+
+#[derive(Serialize)]
+pub struct ModelRef<'a> {
+    pub id: &'a str,
+    pub sha256: &'a str,
+}
+
+#[derive(Serialize)]
+pub struct LatencyMs {
+    pub preprocess: f64,
+    pub infer: f64,
+    pub head: f64,
+    /// Capture to verdict, queueing included.
+    pub total: f64,
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+impl<'a> Record<'a> {
+    /// The record for an outcome; dropped frames are counted in the summary, not logged.
+    pub fn from_outcome(ctx: &'a RecordContext, o: &'a Outcome) -> Option<Record<'a>> {
+        let (item, frame) = match &o.origin {
+            FrameOrigin::Item(i) => (ctx.items.get(*i).map(String::as_str), None),
+            FrameOrigin::RawFrame { file, index } => {
+                (ctx.items.get(*file).map(String::as_str), Some(*index))
+            }
+            FrameOrigin::Synthetic => (None, None),
+        };
+        let mut r = Record {
+            time: rfc3339(o.decided),
+            scenario: &ctx.scenario,
+            source: &ctx.source,
+            item,
+            frame,
+            seq: o.seq,
+            verdict: Verdict::Error,
+            failed: Vec::new(),
+            score: None,
+            classes: Vec::new(),
+            defects: Vec::new(),
+            defects_not_listed: 0,
+            model: ModelRef {
+                id: &ctx.model_id,
+                sha256: &ctx.model_sha256,
+            },
+            latency_ms: None,
+            error: None,
+        };
+        match &o.result {
+            OutcomeKind::Dropped => return None,
+            OutcomeKind::Failed(msg) => {
+                r.error = Some(msg);
+                r.failed.push(FailedRule {
+                    rule: "inspection",
+                    detail: "the part could not be inspected; treated as a reject".into(),
+                });
+            }
+            OutcomeKind::Inspected {
+                inspection: ins,
+                times,
+                latency,
+            } => {
+                r.verdict = ins.verdict;
+                r.score = ins.score;
+                r.failed = ins.failures.iter().map(|f| describe(ctx, f)).collect();
+                r.classes = ins
+                    .classes
+                    .iter()
+                    .map(|c| LabelledScore {
+                        label: ctx.label(c.index),
+                        index: c.index,
+                        score: c.score,
+                    })
+                    .collect();
+                r.defects = ins
+                    .defects
+                    .iter()
+                    .map(|d| DefectRecord {
+                        class: d
+                            .class
+                            .map_or_else(|| "anomaly".to_string(), |c| ctx.label(c)),
+                        bbox: d.bbox.map(|v| (v * 10.0).round() / 10.0),
+                        area_px: d.area_px.round(),
+                        score: d.score,
+                    })
+                    .collect();
+                r.defects_not_listed = ins.defects_truncated;
+                r.latency_ms = Some(LatencyMs {
+                    preprocess: ms(times.preprocess),
+                    infer: ms(times.infer),
+                    head: ms(times.head),
+                    total: ms(*latency),
+                });
+            }
+        }
+        Some(r)
+    }
+}
+
+fn describe(ctx: &RecordContext, f: &Failure) -> FailedRule {
+    match *f {
+        Failure::ClassNotAllowed { class } => FailedRule {
+            rule: "ok_classes",
+            detail: format!("top class `{}` is not in ok_classes", ctx.label(class)),
+        },
+        Failure::NgClass { class } => FailedRule {
+            rule: "ng_classes",
+            detail: format!("top class `{}` is in ng_classes", ctx.label(class)),
+        },
+        Failure::LowScore { score, min } => FailedRule {
+            rule: "min_score",
+            detail: format!("top score {score:.4} is below min_score {min}"),
+        },
+        Failure::AnomalyScore { score, threshold } => FailedRule {
+            rule: "score_threshold",
+            detail: format!("anomaly score {score:.4} reached the threshold {threshold}"),
+        },
+    }
+}
+
+/// RFC 3339 UTC with millisecond precision.
+pub fn rfc3339(t: SystemTime) -> String {
+    let dt = time::OffsetDateTime::from(t);
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    dt.format(&fmt)
+        .unwrap_or_else(|_| String::from("1970-01-01T00:00:00.000Z"))
+}

@@ -1,0 +1,73 @@
+//! Where frames come from: image-folder and raw-frame replays and a synthetic pattern
+//! (V4L2 cameras plug in here too). A source fills pooled buffers; it never allocates per
+//! frame once warm, except to decode compressed image files.
+
+mod images;
+mod raw;
+mod synthetic;
+
+pub use images::ImageFolder;
+pub use raw::{RawReplay, RawSidecar};
+pub use synthetic::Synthetic;
+
+use std::path::PathBuf;
+
+use crate::config::schema::SourceKind;
+use crate::config::SourcePlan;
+use crate::frame::{BufferPool, Frame, FrameError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error(
+        "{path}: cannot decode image: {reason} (is the file complete and a PNG, JPEG or BMP?)"
+    )]
+    Decode { path: PathBuf, reason: String },
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Frame { path: PathBuf, source: FrameError },
+}
+
+/// What happened when a source was asked for a frame.
+pub enum Next {
+    Frame(Frame),
+    /// This item could not be read; the pipeline logs it as an ERROR record and goes on.
+    Skipped {
+        item: usize,
+        error: SourceError,
+    },
+    End,
+}
+
+pub trait Source: Send {
+    /// Produces frame `seq` into a buffer from `pool`.
+    fn next(&mut self, seq: u64, pool: &BufferPool) -> Next;
+    /// Names of the items frames refer to (file paths), for the defect log.
+    fn item_names(&self) -> Vec<String>;
+    /// Bytes the largest frame needs, to size the buffer pool.
+    fn max_frame_bytes(&self) -> usize;
+    /// Frames this source will produce, if known.
+    fn len_hint(&self) -> Option<u64>;
+    fn describe(&self) -> String;
+}
+
+/// Opens the source a scenario describes.
+pub fn open(plan: &SourcePlan) -> Result<Box<dyn Source>, SourceError> {
+    let path = || plan.path.clone().unwrap_or_default();
+    Ok(match plan.kind {
+        SourceKind::Images => Box::new(ImageFolder::open(&path(), plan.repeat)?),
+        SourceKind::Raw => Box::new(RawReplay::open(&path(), plan.repeat)?),
+        SourceKind::Synthetic => Box::new(Synthetic::new(
+            plan.width,
+            plan.height,
+            plan.format,
+            plan.pattern,
+            plan.frames,
+        )),
+    })
+}

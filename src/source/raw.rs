@@ -1,0 +1,252 @@
+//! Replay of raw frame files: each file holds one or more frames back to back (as
+//! `v4l2-ctl --stream-to` and `lineside record` write them), described by a JSON sidecar
+//! `<file>.json`: `{"width":1280,"height":720,"fourcc":"YUYV","stride":2560}`.
+//! `stride` (bytes per line) defaults to packed rows; `frame_bytes` (V4L2 `sizeimage`)
+//! defaults to what the geometry needs.
+
+use std::fs::File;
+use std::io::{ErrorKind, Read};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Next, Source, SourceError};
+use crate::frame::{
+    BufferPool, Frame, FrameError, FrameLayout, FrameMeta, FrameOrigin, PixelFormat,
+};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSidecar {
+    pub width: u32,
+    pub height: u32,
+    pub fourcc: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stride: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_bytes: Option<usize>,
+}
+
+impl RawSidecar {
+    pub fn sidecar_path(raw: &Path) -> PathBuf {
+        let mut s = raw.as_os_str().to_owned();
+        s.push(".json");
+        PathBuf::from(s)
+    }
+
+    fn layout(&self) -> Result<(FrameLayout, usize), String> {
+        let format: PixelFormat = self.fourcc.parse()?;
+        let layout = FrameLayout {
+            width: self.width,
+            height: self.height,
+            format,
+            stride: self.stride.unwrap_or_else(|| format.min_stride(self.width)),
+        };
+        let bytes = self.frame_bytes.unwrap_or_else(|| layout.frame_len());
+        layout
+            .check(bytes)
+            .map_err(|e| format!("sidecar geometry is inconsistent: {e}"))?;
+        Ok((layout, bytes))
+    }
+}
+
+struct RawFile {
+    path: PathBuf,
+    layout: FrameLayout,
+    frame_bytes: usize,
+    frames: u64,
+}
+
+pub struct RawReplay {
+    root: PathBuf,
+    files: Vec<RawFile>,
+    repeat: u32,
+    /// Position: play `pass`, file `file`, frame `index`.
+    pass: u32,
+    file: usize,
+    index: u64,
+    reader: Option<File>,
+}
+
+impl RawReplay {
+    pub fn open(path: &Path, repeat: u32) -> Result<Self, SourceError> {
+        let open_err = |p: &Path, reason: String| SourceError::Open {
+            path: p.to_path_buf(),
+            reason,
+        };
+        let candidates: Vec<PathBuf> = if path.is_file() {
+            vec![path.to_path_buf()]
+        } else {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| open_err(path, format!("cannot list folder: {e}")))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && p.extension().is_none_or(|e| e != "json"))
+                .filter(|p| RawSidecar::sidecar_path(p).is_file())
+                .collect();
+            v.sort();
+            v
+        };
+        let mut files = Vec::new();
+        for p in candidates {
+            let sidecar = RawSidecar::sidecar_path(&p);
+            let text = std::fs::read_to_string(&sidecar).map_err(|e| {
+                open_err(&sidecar, format!(
+                    "cannot read the sidecar ({e}); every raw file needs <file>.json with width, height, fourcc and stride"
+                ))
+            })?;
+            let meta: RawSidecar = serde_json::from_str(&text)
+                .map_err(|e| open_err(&sidecar, format!("invalid sidecar: {e}")))?;
+            let (layout, frame_bytes) = meta.layout().map_err(|e| open_err(&sidecar, e))?;
+            let len = std::fs::metadata(&p)
+                .map_err(|e| open_err(&p, e.to_string()))?
+                .len();
+            files.push(RawFile {
+                frames: len.div_ceil(frame_bytes as u64),
+                path: p,
+                layout,
+                frame_bytes,
+            });
+        }
+        if files.is_empty() {
+            return Err(open_err(
+                path,
+                "no raw frame files with a <file>.json sidecar here".into(),
+            ));
+        }
+        Ok(RawReplay {
+            root: if path.is_file() {
+                path.parent().map(Path::to_path_buf).unwrap_or_default()
+            } else {
+                path.to_path_buf()
+            },
+            files,
+            repeat: repeat.max(1),
+            pass: 0,
+            file: 0,
+            index: 0,
+            reader: None,
+        })
+    }
+
+    /// Moves to the next file (or pass); false at the end.
+    fn advance_file(&mut self) -> bool {
+        self.reader = None;
+        self.index = 0;
+        self.file += 1;
+        if self.file == self.files.len() {
+            self.file = 0;
+            self.pass += 1;
+        }
+        self.pass < self.repeat
+    }
+}
+
+impl Source for RawReplay {
+    fn next(&mut self, seq: u64, pool: &BufferPool) -> Next {
+        loop {
+            if self.pass >= self.repeat {
+                return Next::End;
+            }
+            let f = &self.files[self.file];
+            if self.index >= f.frames {
+                if !self.advance_file() {
+                    return Next::End;
+                }
+                continue;
+            }
+            if self.reader.is_none() {
+                match File::open(&f.path) {
+                    Ok(r) => self.reader = Some(r),
+                    Err(source) => {
+                        let error = SourceError::Read {
+                            path: f.path.clone(),
+                            source,
+                        };
+                        let item = self.file;
+                        self.advance_file();
+                        return Next::Skipped { item, error };
+                    }
+                }
+            }
+            let Some(mut buffer) = pool.take() else {
+                return Next::End;
+            };
+            let (layout, frame_bytes, index, item) =
+                (f.layout, f.frame_bytes, self.index, self.file);
+            self.index += 1;
+            let Some(reader) = self.reader.as_mut() else {
+                return Next::End;
+            };
+            let dst = buffer.fill(frame_bytes);
+            let got = read_full(reader, dst);
+            return match got {
+                Ok(n) if n == frame_bytes => Next::Frame(Frame {
+                    meta: FrameMeta {
+                        seq,
+                        captured: Instant::now(),
+                        origin: FrameOrigin::RawFrame { file: item, index },
+                    },
+                    layout,
+                    buffer,
+                }),
+                Ok(n) => Next::Skipped {
+                    item,
+                    error: SourceError::Frame {
+                        path: self.files[item].path.clone(),
+                        source: FrameError::Truncated {
+                            have: n,
+                            need: frame_bytes,
+                        },
+                    },
+                },
+                Err(source) => Next::Skipped {
+                    item,
+                    error: SourceError::Read {
+                        path: self.files[item].path.clone(),
+                        source,
+                    },
+                },
+            };
+        }
+    }
+
+    fn item_names(&self) -> Vec<String> {
+        self.files
+            .iter()
+            .map(|f| {
+                f.path
+                    .strip_prefix(&self.root)
+                    .unwrap_or(&f.path)
+                    .display()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    fn max_frame_bytes(&self) -> usize {
+        self.files.iter().map(|f| f.frame_bytes).max().unwrap_or(0)
+    }
+
+    fn len_hint(&self) -> Option<u64> {
+        Some(self.files.iter().map(|f| f.frames).sum::<u64>() * u64::from(self.repeat))
+    }
+
+    fn describe(&self) -> String {
+        format!("raw:{}", self.root.display())
+    }
+}
+
+/// Reads until `buf` is full or the file ends; returns the bytes read.
+fn read_full(r: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}

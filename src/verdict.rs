@@ -1,0 +1,94 @@
+//! What an inspection decided about one part, in a form that is reused frame after frame.
+
+use serde::Serialize;
+
+/// The decision for one part. `Error` and `Timeout` are rejects on the line (fail-safe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub enum Verdict {
+    #[default]
+    #[serde(rename = "OK")]
+    Ok,
+    #[serde(rename = "NG")]
+    Ng,
+    /// The part could not be inspected (corrupt frame, model failure).
+    #[serde(rename = "ERROR")]
+    Error,
+    /// No verdict before the part's deadline.
+    #[serde(rename = "TIMEOUT")]
+    Timeout,
+}
+
+/// A rule that made a part NG. Kept as data (no strings) so deciding allocates nothing;
+/// the defect log renders it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Failure {
+    /// The top class is not in `ok_classes`.
+    ClassNotAllowed { class: usize },
+    /// The top class is in `ng_classes`.
+    NgClass { class: usize },
+    /// The top score is below `min_score`.
+    LowScore { score: f32, min: f32 },
+    /// The anomaly score reached the threshold.
+    AnomalyScore { score: f32, threshold: f32 },
+}
+
+/// A class and its score.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct ClassScore {
+    pub index: usize,
+    pub score: f32,
+}
+
+/// A defect region in frame coordinates.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Defect {
+    /// Class index into the scenario's labels; `None` for anomaly regions.
+    pub class: Option<usize>,
+    /// x, y, width, height in frame pixels.
+    pub bbox: [f32; 4],
+    /// Area in frame pixels.
+    pub area_px: f32,
+    pub score: f32,
+}
+
+/// Everything a head decided about one frame. Vectors keep their capacity across frames.
+#[derive(Debug, Clone, Default)]
+pub struct Inspection {
+    pub verdict: Verdict,
+    /// The headline score: top-class probability, or the anomaly score.
+    pub score: Option<f32>,
+    pub classes: Vec<ClassScore>,
+    pub defects: Vec<Defect>,
+    /// Regions found beyond the `defects` capacity (counted, not listed).
+    pub defects_truncated: usize,
+    pub failures: Vec<Failure>,
+}
+
+impl Inspection {
+    pub fn with_capacity(classes: usize, defects: usize) -> Self {
+        Inspection {
+            classes: Vec::with_capacity(classes),
+            defects: Vec::with_capacity(defects),
+            failures: Vec::with_capacity(4),
+            ..Default::default()
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.verdict = Verdict::Ok;
+        self.score = None;
+        self.classes.clear();
+        self.defects.clear();
+        self.defects_truncated = 0;
+        self.failures.clear();
+    }
+
+    /// Records a failed rule and makes the verdict NG; a full list drops the extra
+    /// reason rather than allocating.
+    pub fn fail(&mut self, f: Failure) {
+        self.verdict = Verdict::Ng;
+        if self.failures.len() < self.failures.capacity() {
+            self.failures.push(f);
+        }
+    }
+}
