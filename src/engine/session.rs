@@ -27,6 +27,8 @@ pub struct InferenceSession {
     info: Arc<ModelInfo>,
     /// Owns the pooled input buffer; ONNX Runtime was handed its address once, at creation.
     input: Tensor<f32>,
+    /// Address of the pooled buffer as allocated, before ONNX Runtime saw it.
+    pooled_addr: usize,
     input_shape: [usize; 4],
     /// Selects all outputs; fixed-shape ones are preallocated and written in place.
     run_options: RunOptions<HasSelectedOutputs>,
@@ -64,6 +66,7 @@ impl InferenceSession {
         // life. ONNX Runtime keeps our pointer (no copy): see `input_is_pooled_buffer` test.
         let len: usize = input_shape.iter().product();
         let buffer = vec![0f32; len].into_boxed_slice();
+        let pooled_addr = buffer.as_ptr() as usize;
         let input = Tensor::from_array((input_shape, buffer))
             .map_err(|e| contract(format!("cannot create input tensor: {e}")))?;
 
@@ -83,6 +86,7 @@ impl InferenceSession {
             session,
             info,
             input,
+            pooled_addr,
             input_shape,
             run_options,
         })
@@ -105,9 +109,22 @@ impl InferenceSession {
         }
     }
 
-    /// The address ONNX Runtime reads the input from.
+    /// The address ONNX Runtime reads the input from (its `GetTensorMutableData`).
     pub fn input_data_ptr(&self) -> *const f32 {
         self.input.data_ptr() as *const f32
+    }
+
+    /// The address of the pooled buffer lineside allocated for the input.
+    pub fn pooled_input_ptr(&self) -> *const f32 {
+        self.pooled_addr as *const f32
+    }
+
+    /// The current input tensor contents (what the last preprocessing wrote).
+    pub fn input(&self) -> &[f32] {
+        match self.input.try_extract_tensor::<f32>() {
+            Ok((_, data)) => data,
+            Err(_) => &[],
+        }
     }
 
     /// Runs the model on the current contents of the input buffer.

@@ -206,6 +206,7 @@ impl Preprocessor {
         let (x_lo, x_hi) = plan.src_x;
         let (y_lo, y_hi) = plan.src_y;
         let row = &mut self.row[..(x_hi - x_lo) * ch];
+        let round = plan.x.round_between_passes;
 
         // Pass 1: convert each needed source row and resample it horizontally.
         for sy in y_lo..y_hi {
@@ -219,8 +220,11 @@ impl Preprocessor {
                     for (k, wk) in w.iter().enumerate() {
                         acc += wk * f32::from(src[k * ch + c]);
                     }
-                    // Round to 8 bits between passes, as Pillow and OpenCV do.
-                    *o = (acc + 0.5).floor().clamp(0.0, 255.0);
+                    *o = if round {
+                        (acc + 0.5).floor().clamp(0.0, 255.0)
+                    } else {
+                        acc
+                    };
                 }
             }
         }

@@ -29,6 +29,9 @@ pub struct Axis {
     /// `taps` weights per output sample; unused tail weights are zero.
     pub weights: Vec<f32>,
     pub taps: usize,
+    /// Whether the horizontal pass rounds to 8 bits before the vertical one (Pillow does;
+    /// OpenCV keeps the intermediate in fixed point).
+    pub round_between_passes: bool,
 }
 
 impl Axis {
@@ -71,6 +74,7 @@ fn pillow_bilinear(in_start: usize, in_len: usize, out_len: usize) -> Axis {
         len: Vec::with_capacity(out_len),
         weights: vec![0.0; out_len * taps],
         taps,
+        round_between_passes: true,
     };
     let ss = 1.0 / filterscale;
     for xx in 0..out_len {
@@ -104,6 +108,7 @@ fn opencv_linear(in_start: usize, in_len: usize, out_len: usize) -> Axis {
         len: Vec::with_capacity(out_len),
         weights: vec![0.0; out_len * 2],
         taps: 2,
+        round_between_passes: false,
     };
     for dx in 0..out_len {
         let f = ((dx as f64 + 0.5) * scale - 0.5) as f32;
@@ -117,9 +122,11 @@ fn opencv_linear(in_start: usize, in_len: usize, out_len: usize) -> Axis {
             sx = in_len as i64 - 1;
             fx = 0.0;
         }
-        let n = if fx == 0.0 { 1 } else { 2 };
-        axis.weights[dx * 2] = 1.0 - fx;
-        axis.weights[dx * 2 + 1] = fx;
+        // OpenCV quantises weights to 11 bits (INTER_RESIZE_COEF_BITS).
+        let b = (fx * 2048.0).round() / 2048.0;
+        let n = if b == 0.0 { 1 } else { 2 };
+        axis.weights[dx * 2] = 1.0 - b;
+        axis.weights[dx * 2 + 1] = b;
         axis.start.push(in_start + sx as usize);
         axis.len.push(n);
     }
@@ -133,6 +140,7 @@ fn opencv_nearest(in_start: usize, in_len: usize, out_len: usize) -> Axis {
         len: vec![1; out_len],
         weights: vec![1.0; out_len],
         taps: 1,
+        round_between_passes: false,
     };
     for dx in 0..out_len {
         let sx = ((dx as f64 * scale).floor() as usize).min(in_len - 1);

@@ -8,7 +8,7 @@ mod synthetic;
 
 pub use images::ImageFolder;
 pub use raw::{RawReplay, RawSidecar};
-pub use synthetic::Synthetic;
+pub use synthetic::{encode, Synthetic};
 
 use std::path::PathBuf;
 

@@ -1,0 +1,111 @@
+//! Shared test helpers: paths, the Python reference environment, frame files.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use lineside::frame::{FrameLayout, PixelFormat};
+use lineside::source::RawSidecar;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The reference Python (OpenCV, Pillow, onnxruntime) that scripts/setup.sh installs.
+pub fn python() -> PathBuf {
+    let p = root().join(".cache/venv/bin/python");
+    assert!(
+        p.is_file(),
+        "reference Python environment missing at {}: run scripts/setup.sh",
+        p.display()
+    );
+    p
+}
+
+pub fn run_python(script: &str, args: &[&Path]) {
+    let out = Command::new(python())
+        .arg(root().join("tools/reference").join(script))
+        .args(args)
+        .output()
+        .expect("start python");
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Writes `frames` back to back into `path` with the sidecar the raw replay reads.
+pub fn write_raw(path: &Path, layout: &FrameLayout, frames: &[Vec<u8>]) {
+    let mut bytes = Vec::new();
+    for f in frames {
+        bytes.extend_from_slice(f);
+    }
+    std::fs::write(path, bytes).unwrap();
+    let sidecar = RawSidecar {
+        width: layout.width,
+        height: layout.height,
+        fourcc: layout.format.to_string(),
+        stride: Some(layout.stride),
+        frame_bytes: None,
+    };
+    std::fs::write(
+        RawSidecar::sidecar_path(path),
+        serde_json::to_vec(&sidecar).unwrap(),
+    )
+    .unwrap();
+}
+
+/// A real photo scaled to `w`x`h`, as packed RGB.
+pub fn photo_rgb(name: &str, w: u32, h: u32) -> Vec<u8> {
+    let img = image::open(root().join("scenarios/samples/photos").join(name)).unwrap();
+    img.resize_exact(w, h, image::imageops::FilterType::Triangle)
+        .to_rgb8()
+        .into_raw()
+}
+
+/// Encodes packed RGB into `format` with `pad` bytes of row padding.
+pub fn encode_frame(
+    rgb: &[u8],
+    w: u32,
+    h: u32,
+    format: PixelFormat,
+    pad: usize,
+) -> (FrameLayout, Vec<u8>) {
+    let layout = FrameLayout {
+        stride: format.min_stride(w) + pad,
+        ..FrameLayout::packed(w, h, format)
+    };
+    let mut bytes = vec![0xA5u8; layout.frame_len()];
+    lineside::source::encode(&layout, &mut bytes, |x, y| {
+        let i = (y * w + x) as usize * 3;
+        [rgb[i], rgb[i + 1], rgb[i + 2]]
+    });
+    (layout, bytes)
+}
+
+/// Copies a scenario file into `dir` with paths rewritten to absolute ones, then applies
+/// `edit` to its text.
+pub fn scenario_copy(src: &Path, dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let base = src.parent().unwrap().canonicalize().unwrap();
+    let text = std::fs::read_to_string(src).unwrap();
+    let mut out = String::new();
+    for line in text.lines() {
+        let t = line.trim_start();
+        if let Some(rest) = ["path = \"", "labels = \"", "dir = \""]
+            .iter()
+            .find_map(|k| t.strip_prefix(k).map(|r| (k, r)))
+        {
+            let (key, r) = rest;
+            let rel = &r[..r.find('"').unwrap()];
+            out.push_str(&format!("{key}{}\"\n", base.join(rel).display()));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    let out = edit(out);
+    let p = dir.join(src.file_name().unwrap());
+    std::fs::write(&p, out).unwrap();
+    p
+}
