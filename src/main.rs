@@ -103,6 +103,7 @@ fn bundled_demo() -> anyhow::Result<PathBuf> {
     candidates
         .into_iter()
         .find(|p| p.is_file())
+        .map(|p| p.canonicalize().unwrap_or(p))
         .context("the bundled demo scenario (scenarios/demo.toml) is not here; pass scenario files to `lineside run`")
 }
 

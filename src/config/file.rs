@@ -173,10 +173,12 @@ impl SectionLoader<'_> {
                 if path != "." && !path.is_empty() {
                     key = format!("{section}.{path}");
                 }
-                if let Some(field) = backticked_after(&inner, "unknown field `") {
-                    key = format!("{key}.{field}");
-                } else if let Some(field) = backticked_after(&inner, "missing field `") {
-                    key = format!("{key}.{field}");
+                let field = backticked_after(&inner, "unknown field `")
+                    .or_else(|| backticked_after(&inner, "missing field `"));
+                if let Some(field) = field {
+                    if !key.ends_with(&format!(".{field}")) {
+                        key = format!("{key}.{field}");
+                    }
                 }
                 self.error(&key, explain(&inner));
                 None

@@ -26,7 +26,7 @@ pub enum EngineError {
     RuntimeLoad { path: PathBuf, reason: String },
     #[error("{0}")]
     Runtime(String),
-    #[error("model file {path} does not exist")]
+    #[error("model file {path} does not exist (a relative [model].path is relative to the scenario file)")]
     ModelMissing { path: PathBuf },
     #[error(
         "could not read model {path}: {reason}\n\

@@ -98,7 +98,7 @@ pub fn scenario_copy(src: &Path, dir: &Path, edit: impl Fn(String) -> String) ->
         {
             let (key, r) = rest;
             let rel = &r[..r.find('"').unwrap()];
-            out.push_str(&format!("{key}{}\"\n", base.join(rel).display()));
+            out.push_str(&format!("{key}{}\"\n", normalize(&base.join(rel)).display()));
         } else {
             out.push_str(line);
             out.push('\n');
@@ -108,4 +108,19 @@ pub fn scenario_copy(src: &Path, dir: &Path, edit: impl Fn(String) -> String) ->
     let p = dir.join(src.file_name().unwrap());
     std::fs::write(&p, out).unwrap();
     p
+}
+
+/// Removes `.` and `..` components without touching the file system.
+pub fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
