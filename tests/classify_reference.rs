@@ -5,9 +5,9 @@ mod common;
 
 use lineside::config;
 use lineside::frame::BufferPool;
+use lineside::frame::PixelBuf;
 use lineside::pipeline::Worker;
 use lineside::pool::Pool;
-use lineside::frame::PixelBuf;
 use lineside::source::{ImageFolder, Next, Source};
 use serde_json::{json, Value};
 
@@ -16,7 +16,8 @@ fn demo_classifier_reproduces_python_onnxruntime_and_the_true_classes() {
     let scenario = common::root().join("scenarios/demo.toml");
     let plan = config::check(&scenario).unwrap_or_else(|d| panic!("{d:?}"));
     let mut worker = Worker::new(&plan, 1).unwrap();
-    let mut source = ImageFolder::open(&common::root().join("scenarios/samples/photos"), 1).unwrap();
+    let mut source =
+        ImageFolder::open(&common::root().join("scenarios/samples/photos"), 1).unwrap();
     let names = source.item_names();
     let pool: BufferPool = Pool::new(1, || PixelBuf::with_capacity(source.max_frame_bytes()));
     let dir = tempfile::tempdir().unwrap();
@@ -25,9 +26,16 @@ fn demo_classifier_reproduces_python_onnxruntime_and_the_true_classes() {
     let mut seq = 0;
     while let Next::Frame(frame) = source.next(seq, &pool) {
         let mut ins = worker.new_inspection();
-        worker.process(frame.bytes(), &frame.layout, &mut ins).unwrap();
+        worker
+            .process(frame.bytes(), &frame.layout, &mut ins)
+            .unwrap();
         let tensor = dir.path().join(format!("t{seq}.f32"));
-        let bytes: Vec<u8> = worker.session().input().iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bytes: Vec<u8> = worker
+            .session()
+            .input()
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
         std::fs::write(&tensor, bytes).unwrap();
         cases.push(json!({"tensor": tensor, "shape": [1, 3, 224, 224]}));
         ours.push(ins);
@@ -41,7 +49,12 @@ fn demo_classifier_reproduces_python_onnxruntime_and_the_true_classes() {
     let reference: Vec<Value> = serde_json::from_slice(&std::fs::read(&out_path).unwrap()).unwrap();
 
     for ((name, ins), r) in names.iter().zip(&ours).zip(&reference) {
-        let logits: Vec<f64> = r["logits"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let logits: Vec<f64> = r["logits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
         let max = logits.iter().copied().fold(f64::MIN, f64::max);
         let sum: f64 = logits.iter().map(|l| (l - max).exp()).sum();
         let probs: Vec<f64> = logits.iter().map(|l| (l - max).exp() / sum).collect();
@@ -50,19 +63,41 @@ fn demo_classifier_reproduces_python_onnxruntime_and_the_true_classes() {
         for (k, c) in ins.classes.iter().enumerate() {
             assert_eq!(c.index, order[k], "{name}: class #{k}");
             let diff = (f64::from(c.score) - probs[c.index]).abs();
-            assert!(diff < 1e-4, "{name}: score of class {} differs by {diff}", c.index);
+            assert!(
+                diff < 1e-4,
+                "{name}: score of class {} differs by {diff}",
+                c.index
+            );
         }
-        eprintln!("{name}: top-1 {} {:.4}", plan.labels[ins.classes[0].index], ins.classes[0].score);
+        eprintln!(
+            "{name}: top-1 {} {:.4}",
+            plan.labels[ins.classes[0].index], ins.classes[0].score
+        );
     }
 
     let top = |file: &str, k: usize| -> Vec<String> {
         let i = names.iter().position(|n| n == file).unwrap();
-        ours[i].classes.iter().take(k).map(|c| plan.labels[c.index].clone()).collect()
+        ours[i]
+            .classes
+            .iter()
+            .take(k)
+            .map(|c| plan.labels[c.index].clone())
+            .collect()
     };
     let cats = ["tabby", "tiger cat", "Egyptian cat"];
-    assert!(cats.contains(&top("chelsea.png", 1)[0].as_str()), "{:?}", top("chelsea.png", 3));
+    assert!(
+        cats.contains(&top("chelsea.png", 1)[0].as_str()),
+        "{:?}",
+        top("chelsea.png", 3)
+    );
     assert_eq!(top("coffee.png", 1), ["espresso"]);
-    assert!(top("rocket.png", 2).iter().any(|c| c == "missile" || c == "projectile"), "{:?}", top("rocket.png", 5));
+    assert!(
+        top("rocket.png", 2)
+            .iter()
+            .any(|c| c == "missile" || c == "projectile"),
+        "{:?}",
+        top("rocket.png", 5)
+    );
 }
 
 #[test]
@@ -74,10 +109,14 @@ fn onnx_runtime_reads_the_pooled_input_buffer_in_place() {
     // a copy. It stays so across runs.
     assert_eq!(worker.session().input_data_ptr(), pooled);
     let rgb = common::photo_rgb("coffee.png", 320, 240);
-    let (layout, bytes) = common::encode_frame(&rgb, 320, 240, lineside::frame::PixelFormat::Yuyv, 0);
+    let (layout, bytes) =
+        common::encode_frame(&rgb, 320, 240, lineside::frame::PixelFormat::Yuyv, 0);
     let mut ins = worker.new_inspection();
     worker.process(&bytes, &layout, &mut ins).unwrap();
     assert_eq!(worker.session().input_data_ptr(), pooled);
     assert_eq!(worker.session().input().as_ptr(), pooled);
-    assert_eq!(plan.labels[ins.classes[0].index], "espresso", "the model saw the frame we wrote in place");
+    assert_eq!(
+        plan.labels[ins.classes[0].index], "espresso",
+        "the model saw the frame we wrote in place"
+    );
 }

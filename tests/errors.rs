@@ -13,7 +13,8 @@ fn lineside(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> (i32, String, Ou
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
-    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("panicked"), "{text}");
     (out.status.code().unwrap_or(-1), text, out)
 }
@@ -37,7 +38,11 @@ fn a_file_that_is_not_onnx_runtime_is_refused_cleanly() {
     let fake = dir.path().join("libonnxruntime.so");
     std::fs::write(&fake, b"not a shared library").unwrap();
     let (code, text, _) = lineside(
-        &["models", "inspect", "models/efficientnet-lite0/efficientnet_lite0.onnx"],
+        &[
+            "models",
+            "inspect",
+            "models/efficientnet-lite0/efficientnet_lite0.onnx",
+        ],
         &[("ORT_DYLIB_PATH", fake.to_str().unwrap())],
         &common::root(),
     );
@@ -50,20 +55,38 @@ fn corrupt_model_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("broken.onnx");
     std::fs::write(&model, b"\x08\x07garbage that is not a protobuf model").unwrap();
-    let (code, text, _) = lineside(&["models", "inspect", model.to_str().unwrap()], &[], &common::root());
+    let (code, text, _) = lineside(
+        &["models", "inspect", model.to_str().unwrap()],
+        &[],
+        &common::root(),
+    );
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("could not read model"), "{text}");
     assert!(text.contains("check it is an ONNX file"), "{text}");
 
-    let scenario = common::scenario_copy(&common::root().join("scenarios/demo.toml"), dir.path(), |s| {
-        s.replace(
-            &common::root().join("models/efficientnet-lite0/efficientnet_lite0.onnx").display().to_string(),
-            model.to_str().unwrap(),
-        )
-    });
-    let (code, text, _) = lineside(&["validate", scenario.to_str().unwrap()], &[], &common::root());
+    let scenario = common::scenario_copy(
+        &common::root().join("scenarios/demo.toml"),
+        dir.path(),
+        |s| {
+            s.replace(
+                &common::root()
+                    .join("models/efficientnet-lite0/efficientnet_lite0.onnx")
+                    .display()
+                    .to_string(),
+                model.to_str().unwrap(),
+            )
+        },
+    );
+    let (code, text, _) = lineside(
+        &["validate", scenario.to_str().unwrap()],
+        &[],
+        &common::root(),
+    );
     assert_eq!(code, 1, "{text}");
-    assert!(text.contains("demo.toml:") && text.contains("`model.path`: could not read model"), "{text}");
+    assert!(
+        text.contains("demo.toml:") && text.contains("`model.path`: could not read model"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -77,18 +100,39 @@ fn corrupt_image_becomes_an_error_record_and_the_run_goes_on() {
     std::fs::write(frames.join("b_truncated.png"), &good[..good.len() / 3]).unwrap();
     std::fs::copy(photos.join("chelsea.png"), frames.join("c_chelsea.png")).unwrap();
     let out_dir = dir.path().join("out");
-    let scenario = common::scenario_copy(&common::root().join("scenarios/demo.toml"), dir.path(), |s| {
-        s.replace(&photos.display().to_string(), frames.to_str().unwrap())
-            .replace(&common::root().join("out/demo").display().to_string(), out_dir.to_str().unwrap())
-    });
-    let (code, text, _) = lineside(&["run", "--no-progress", scenario.to_str().unwrap()], &[], dir.path());
+    let scenario = common::scenario_copy(
+        &common::root().join("scenarios/demo.toml"),
+        dir.path(),
+        |s| {
+            s.replace(&photos.display().to_string(), frames.to_str().unwrap())
+                .replace(
+                    &common::root().join("out/demo").display().to_string(),
+                    out_dir.to_str().unwrap(),
+                )
+        },
+    );
+    let (code, text, _) = lineside(
+        &["run", "--no-progress", scenario.to_str().unwrap()],
+        &[],
+        dir.path(),
+    );
     assert_eq!(code, 0, "{text}");
     let log = std::fs::read_to_string(out_dir.join("defects.jsonl")).unwrap();
-    let records: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(records.len(), 3);
     assert_eq!(records[1]["item"], "b_truncated.png");
     assert_eq!(records[1]["verdict"], "ERROR");
-    assert!(records[1]["error"].as_str().unwrap().contains("cannot decode image"), "{}", records[1]);
+    assert!(
+        records[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot decode image"),
+        "{}",
+        records[1]
+    );
     assert_eq!(records[0]["verdict"], "OK");
     assert_eq!(records[2]["verdict"], "OK");
     let summary: serde_json::Value =

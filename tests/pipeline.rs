@@ -12,7 +12,8 @@ use lineside::runner::{run_scenarios, RunOptions};
 use serde_json::Value;
 
 fn plan(name: &str, out: &std::path::Path) -> ScenarioPlan {
-    let mut p = config::check(&common::root().join("scenarios").join(name)).unwrap_or_else(|d| panic!("{d:?}"));
+    let mut p = config::check(&common::root().join("scenarios").join(name))
+        .unwrap_or_else(|d| panic!("{d:?}"));
     p.output_dir = out.join(&p.id);
     p
 }
@@ -26,7 +27,11 @@ fn records(plan: &ScenarioPlan) -> Vec<Value> {
 }
 
 fn opts(stop: Arc<AtomicBool>) -> RunOptions {
-    RunOptions { progress: false, stop, cores: 2 }
+    RunOptions {
+        progress: false,
+        stop,
+        cores: 2,
+    }
 }
 
 #[test]
@@ -54,9 +59,19 @@ fn demo_and_synthetic_run_together_with_ordered_complete_logs() {
         assert!(r["latency_ms"]["infer"].as_f64().unwrap() > 0.0);
         let verdict = r["verdict"].as_str().unwrap();
         let failed = r["failed"].as_array().unwrap();
-        assert_eq!(verdict == "NG", !failed.is_empty(), "NG records name the failed rule: {r}");
+        assert_eq!(
+            verdict == "NG",
+            !failed.is_empty(),
+            "NG records name the failed rule: {r}"
+        );
     }
-    let by_item = |name: &str| demo_records.iter().find(|r| r["item"] == name).unwrap().clone();
+    let by_item = |name: &str| {
+        demo_records
+            .iter()
+            .find(|r| r["item"] == name)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(by_item("coffee.png")["verdict"], "OK");
     assert_eq!(by_item("coffee.png")["classes"][0]["label"], "espresso");
     let rocket = by_item("rocket.png");
@@ -67,7 +82,8 @@ fn demo_and_synthetic_run_together_with_ordered_complete_logs() {
     assert_eq!(synth_records.len(), 12);
     assert_eq!(summaries[1].frames, 12);
     let on_disk: Value =
-        serde_json::from_slice(&std::fs::read(plans[0].output_dir.join("summary.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(plans[0].output_dir.join("summary.json")).unwrap())
+            .unwrap();
     assert_eq!(on_disk["frames"], 7);
     assert_eq!(on_disk["ok"], summaries[0].ok);
 }
@@ -82,16 +98,29 @@ fn a_live_source_drops_the_oldest_frames_and_counts_every_one() {
     p.source.live = true;
     p.source.width = 640;
     p.source.height = 480;
-    let summary = run_scenarios(std::slice::from_ref(&p), &opts(Arc::new(AtomicBool::new(false))))
-        .pop()
-        .unwrap()
-        .unwrap();
+    let summary = run_scenarios(
+        std::slice::from_ref(&p),
+        &opts(Arc::new(AtomicBool::new(false))),
+    )
+    .pop()
+    .unwrap()
+    .unwrap();
     let recs = records(&p);
-    assert!(summary.dropped > 0, "a source that outruns inference must drop: {summary:?}");
+    assert!(
+        summary.dropped > 0,
+        "a source that outruns inference must drop: {summary:?}"
+    );
     assert_eq!(recs.len() as u64, summary.frames);
-    assert_eq!(summary.frames + summary.dropped, 150, "every frame is either logged or counted as dropped");
+    assert_eq!(
+        summary.frames + summary.dropped,
+        150,
+        "every frame is either logged or counted as dropped"
+    );
     let seqs: Vec<u64> = recs.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
-    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "strictly increasing, no duplicates");
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "strictly increasing, no duplicates"
+    );
 }
 
 #[test]
@@ -111,12 +140,25 @@ fn stopping_drains_frames_in_flight_and_loses_no_decided_result() {
             stop.store(true, Ordering::SeqCst);
         })
     };
-    let summary = run_scenarios(std::slice::from_ref(&p), &opts(stop)).pop().unwrap().unwrap();
+    let summary = run_scenarios(std::slice::from_ref(&p), &opts(stop))
+        .pop()
+        .unwrap()
+        .unwrap();
     stopper.join().unwrap();
     let recs = records(&p);
-    assert!(summary.frames > 5 && summary.frames < 100_000, "{summary:?}");
-    assert_eq!(recs.len() as u64, summary.frames, "the log holds every decided frame");
+    assert!(
+        summary.frames > 5 && summary.frames < 100_000,
+        "{summary:?}"
+    );
+    assert_eq!(
+        recs.len() as u64,
+        summary.frames,
+        "the log holds every decided frame"
+    );
     for (i, r) in recs.iter().enumerate() {
-        assert_eq!(r["seq"], i as u64, "no gaps: every captured frame was inspected");
+        assert_eq!(
+            r["seq"], i as u64,
+            "no gaps: every captured frame was inspected"
+        );
     }
 }

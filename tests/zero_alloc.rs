@@ -57,7 +57,10 @@ fn allocations_during(f: impl FnOnce()) -> u64 {
 #[test]
 fn steady_state_frames_allocate_nothing() {
     // The counter itself works: one Vec is one allocation.
-    assert_eq!(allocations_during(|| drop(std::hint::black_box(vec![1u8; 10]))), 1);
+    assert_eq!(
+        allocations_during(|| drop(std::hint::black_box(vec![1u8; 10]))),
+        1
+    );
 
     let plan = config::check(&common::root().join("scenarios/demo.toml")).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -66,7 +69,8 @@ fn steady_state_frames_allocate_nothing() {
         .iter()
         .map(|p| common::encode_frame(&common::photo_rgb(p, w, h), w, h, PixelFormat::Yuyv, 32).1)
         .collect();
-    let layout = common::encode_frame(&vec![0; (w * h * 3) as usize], w, h, PixelFormat::Yuyv, 32).0;
+    let layout =
+        common::encode_frame(&vec![0; (w * h * 3) as usize], w, h, PixelFormat::Yuyv, 32).0;
     let raw = dir.path().join("line.yuyv");
     common::write_raw(&raw, &layout, &frames);
 
@@ -78,7 +82,9 @@ fn steady_state_frames_allocate_nothing() {
         let Next::Frame(frame) = source.next(seq, &pool) else {
             return None;
         };
-        worker.process(frame.bytes(), &frame.layout, &mut inspection).ok()?;
+        worker
+            .process(frame.bytes(), &frame.layout, &mut inspection)
+            .ok()?;
         Some(inspection.classes[0].index)
     };
     // Warm-up: the first frames size scratch buffers and ONNX Runtime's arena.

@@ -141,6 +141,8 @@ struct Plan {
     transform: Transform,
     src_x: (usize, usize),
     src_y: (usize, usize),
+    /// Source rows (from `src_y.0`) that some vertical weight reads.
+    rows_needed: Vec<bool>,
 }
 
 pub struct Preprocessor {
@@ -150,6 +152,7 @@ pub struct Preprocessor {
     plan: Option<Plan>,
     row: Vec<u8>,
     horizontal: Vec<f32>,
+    acc: Vec<f32>,
 }
 
 impl Preprocessor {
@@ -169,6 +172,7 @@ impl Preprocessor {
             plan: None,
             row: Vec::new(),
             horizontal: Vec::new(),
+            acc: Vec::new(),
         }
     }
 
@@ -208,48 +212,53 @@ impl Preprocessor {
         let row = &mut self.row[..(x_hi - x_lo) * ch];
         let round = plan.x.round_between_passes;
 
-        // Pass 1: convert each needed source row and resample it horizontally.
+        // Pass 1: convert each source row the vertical weights read and resample it
+        // horizontally into a planar row (one run of `dst_w` floats per channel).
         for sy in y_lo..y_hi {
+            if !plan.rows_needed[sy - y_lo] {
+                continue;
+            }
             convert_row(bytes, layout, sy, x_lo, ch, row);
             let h_row = &mut self.horizontal[(sy - y_lo) * dst_w * ch..][..dst_w * ch];
-            for (dx, px) in h_row.chunks_exact_mut(ch).enumerate() {
-                let (start, w) = plan.x.taps_of(dx);
-                let src = &row[(start - x_lo) * ch..];
-                for (c, o) in px.iter_mut().enumerate() {
-                    let mut acc = 0f32;
-                    for (k, wk) in w.iter().enumerate() {
-                        acc += wk * f32::from(src[k * ch + c]);
-                    }
-                    *o = if round {
-                        (acc + 0.5).floor().clamp(0.0, 255.0)
-                    } else {
-                        acc
-                    };
-                }
+            if ch == 3 {
+                horizontal_rgb(&plan.x, row, x_lo, round, h_row);
+            } else {
+                horizontal_grey(&plan.x, row, x_lo, round, h_row);
             }
         }
 
-        // Pass 2: vertical resampling, normalisation and layout in one write.
+        // Pass 2: vertical resampling (an axpy per tap over a whole row), then 8-bit
+        // rounding, normalisation and layout in one write.
         self.fill_padding(plan, out);
         let (w_in, h_in) = (self.spec.width, self.spec.height);
         let swap = self.spec.color == ColorOrder::Bgr;
+        let acc = &mut self.acc[..dst_w];
         for dy in 0..plan.dst.height as usize {
             let (start, w) = plan.y.taps_of(dy);
             let ty = plan.dst.y as usize + dy;
-            for dx in 0..dst_w {
-                let tx = plan.dst.x as usize + dx;
-                for c in 0..ch {
-                    let mut acc = 0f32;
-                    for (k, wk) in w.iter().enumerate() {
-                        acc += wk * self.horizontal[((start - y_lo + k) * dst_w + dx) * ch + c];
+            for c in 0..ch {
+                acc.fill(0.0);
+                for (k, &wk) in w.iter().enumerate() {
+                    let src = &self.horizontal[((start - y_lo + k) * ch + c) * dst_w..][..dst_w];
+                    for (a, &v) in acc.iter_mut().zip(src) {
+                        *a += wk * v;
                     }
-                    let v = (acc + 0.5).floor().clamp(0.0, 255.0) as usize;
-                    let oc = if swap { 2 - c } else { c };
-                    let idx = match self.spec.layout {
-                        Layout::Nchw => (oc * h_in + ty) * w_in + tx,
-                        Layout::Nhwc => (ty * w_in + tx) * ch + oc,
-                    };
-                    out[idx] = self.lut[c][v];
+                }
+                let oc = if swap { 2 - c } else { c };
+                let lut = &self.lut[c];
+                match self.spec.layout {
+                    Layout::Nchw => {
+                        let base = (oc * h_in + ty) * w_in + plan.dst.x as usize;
+                        for (o, &a) in out[base..base + dst_w].iter_mut().zip(acc.iter()) {
+                            *o = lut[(a + 0.5).clamp(0.0, 255.0) as usize];
+                        }
+                    }
+                    Layout::Nhwc => {
+                        for (dx, &a) in acc.iter().enumerate() {
+                            let idx = (ty * w_in + plan.dst.x as usize + dx) * ch + oc;
+                            out[idx] = lut[(a + 0.5).clamp(0.0, 255.0) as usize];
+                        }
+                    }
                 }
             }
         }
@@ -340,6 +349,16 @@ impl Preprocessor {
         self.row.resize((src_x.1 - src_x.0) * ch, 0);
         self.horizontal
             .resize((src_y.1 - src_y.0) * dst.width as usize * ch, 0.0);
+        self.acc.resize(dst.width as usize, 0.0);
+        let mut rows_needed = vec![false; src_y.1 - src_y.0];
+        for i in 0..dst.height as usize {
+            let (start, w) = y.taps_of(i);
+            for (k, wk) in w.iter().enumerate() {
+                if *wk != 0.0 {
+                    rows_needed[start - src_y.0 + k] = true;
+                }
+            }
+        }
         let transform = Transform {
             origin: (src.x as f32, src.y as f32),
             scale: (
@@ -356,8 +375,47 @@ impl Preprocessor {
             transform,
             src_x,
             src_y,
+            rows_needed,
         });
         Ok(())
+    }
+}
+
+#[inline(always)]
+fn finish_tap(acc: f32, round: bool) -> f32 {
+    if round {
+        (acc + 0.5).floor().clamp(0.0, 255.0)
+    } else {
+        acc
+    }
+}
+
+/// Horizontal pass over one interleaved RGB row into a planar `[r.. g.. b..]` row.
+fn horizontal_rgb(x: &Axis, row: &[u8], x_lo: usize, round: bool, out: &mut [f32]) {
+    let dst_w = out.len() / 3;
+    let (r_out, rest) = out.split_at_mut(dst_w);
+    let (g_out, b_out) = rest.split_at_mut(dst_w);
+    for dx in 0..dst_w {
+        let (start, w) = x.taps_of(dx);
+        let src = &row[(start - x_lo) * 3..(start - x_lo + w.len()) * 3];
+        let (mut r, mut g, mut b) = (0f32, 0f32, 0f32);
+        for (p, &wk) in src.chunks_exact(3).zip(w) {
+            r += wk * f32::from(p[0]);
+            g += wk * f32::from(p[1]);
+            b += wk * f32::from(p[2]);
+        }
+        r_out[dx] = finish_tap(r, round);
+        g_out[dx] = finish_tap(g, round);
+        b_out[dx] = finish_tap(b, round);
+    }
+}
+
+fn horizontal_grey(x: &Axis, row: &[u8], x_lo: usize, round: bool, out: &mut [f32]) {
+    for (dx, o) in out.iter_mut().enumerate() {
+        let (start, w) = x.taps_of(dx);
+        let src = &row[start - x_lo..start - x_lo + w.len()];
+        let acc: f32 = src.iter().zip(w).map(|(&p, &wk)| wk * f32::from(p)).sum();
+        *o = finish_tap(acc, round);
     }
 }
 

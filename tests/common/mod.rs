@@ -98,7 +98,10 @@ pub fn scenario_copy(src: &Path, dir: &Path, edit: impl Fn(String) -> String) ->
         {
             let (key, r) = rest;
             let rel = &r[..r.find('"').unwrap()];
-            out.push_str(&format!("{key}{}\"\n", normalize(&base.join(rel)).display()));
+            out.push_str(&format!(
+                "{key}{}\"\n",
+                normalize(&base.join(rel)).display()
+            ));
         } else {
             out.push_str(line);
             out.push('\n');
