@@ -242,7 +242,10 @@ fn v4l2_config(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> Option<V4l2Confi
     }
     let device = match &s.device {
         Some(d) if d.as_os_str().is_empty() => {
-            errs.push(f.diag("source.device", "is empty; give /dev/videoN or a /dev/v4l/by-id/ link"));
+            errs.push(f.diag(
+                "source.device",
+                "is empty; give /dev/videoN or a /dev/v4l/by-id/ link",
+            ));
             None
         }
         // Device nodes are absolute; a relative one resolves like any other path.
@@ -284,7 +287,11 @@ fn v4l2_config(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> Option<V4l2Confi
     }
     let mut controls = Vec::new();
     if let Some(c) = &s.controls {
-        for (name, v) in ControlName::ALL.into_iter().zip([c.exposure, c.gain, c.white_balance, c.focus]) {
+        for (name, v) in
+            ControlName::ALL
+                .into_iter()
+                .zip([c.exposure, c.gain, c.white_balance, c.focus])
+        {
             if let Some(v) = v {
                 controls.push((name, v));
             }

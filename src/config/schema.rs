@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::source::v4l2::CaptureFormat;
 use crate::preprocess::{ColorOrder, Fit, Interpolation, Layout, Rect};
+use crate::source::v4l2::CaptureFormat;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

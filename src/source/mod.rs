@@ -64,7 +64,10 @@ pub enum Next {
     },
     /// The source lost `count` frames before the next one (a camera's driver dropped them
     /// while every buffer was held); they get sequence numbers and are counted as dropped.
-    Lost { count: u64, origin: FrameOrigin },
+    Lost {
+        count: u64,
+        origin: FrameOrigin,
+    },
     /// See [`SourceEvent`].
     Event(SourceEvent),
     End,

@@ -97,8 +97,8 @@ pub(crate) fn enum_formats(fd: c_int, buf_type: u32) -> Vec<([u8; 4], String)> {
 }
 
 fn frame_sizes(dev: &Device, code: [u8; 4]) -> Vec<(u32, u32)> {
-    let sizes = guarded("a frame size", || dev.enum_framesizes(FourCC::new(&code)))
-        .unwrap_or_default();
+    let sizes =
+        guarded("a frame size", || dev.enum_framesizes(FourCC::new(&code))).unwrap_or_default();
     let mut out = Vec::new();
     for s in sizes {
         match s.size {
@@ -133,13 +133,11 @@ fn frame_rates(dev: &Device, code: [u8; 4], w: u32, h: u32) -> Vec<f64> {
 /// The format a camera agreed to deliver.
 #[derive(Debug, Clone)]
 pub(crate) struct Negotiated {
-    pub fourcc: [u8; 4],
     pub format: CaptureFormat,
     pub width: u32,
     pub height: u32,
     /// Bytes per line of the first plane.
     pub stride: usize,
-    pub sizeimage: usize,
     pub mplane: bool,
     pub planes: usize,
 }
@@ -241,7 +239,7 @@ fn negotiate(dev: &Device, caps: &Caps, cfg: &V4l2Config) -> Result<Negotiated, 
         }
     })?;
     // SAFETY: the driver filled the member matching `type_`.
-    let (got, w, h, stride, sizeimage, planes) = unsafe {
+    let (got, w, h, stride, planes) = unsafe {
         if mplane {
             let p = f.fmt.pix_mp;
             (
@@ -249,22 +247,11 @@ fn negotiate(dev: &Device, caps: &Caps, cfg: &V4l2Config) -> Result<Negotiated, 
                 p.width,
                 p.height,
                 p.plane_fmt[0].bytesperline as usize,
-                p.plane_fmt[..usize::from(p.num_planes.clamp(1, 8))]
-                    .iter()
-                    .map(|q| q.sizeimage as usize)
-                    .sum(),
                 usize::from(p.num_planes.max(1)),
             )
         } else {
             let p = f.fmt.pix;
-            (
-                p.pixelformat,
-                p.width,
-                p.height,
-                p.bytesperline as usize,
-                p.sizeimage as usize,
-                1,
-            )
+            (p.pixelformat, p.width, p.height, p.bytesperline as usize, 1)
         }
     };
     let got_code = got.to_le_bytes();
@@ -298,12 +285,10 @@ fn negotiate(dev: &Device, caps: &Caps, cfg: &V4l2Config) -> Result<Negotiated, 
         CaptureFormat::Mjpeg => stride,
     };
     Ok(Negotiated {
-        fourcc: got_code,
         format,
         width: w,
         height: h,
         stride,
-        sizeimage,
         mplane,
         planes,
     })
@@ -544,7 +529,12 @@ impl DeviceInfo {
                 let rates = z
                     .fps
                     .iter()
-                    .map(|r| format!("{r:.3}").trim_end_matches('0').trim_end_matches('.').to_string())
+                    .map(|r| {
+                        format!("{r:.3}")
+                            .trim_end_matches('0')
+                            .trim_end_matches('.')
+                            .to_string()
+                    })
                     .collect::<Vec<_>>()
                     .join(", ");
                 let _ = writeln!(s, "    {}x{}  fps: {}", z.width, z.height, rates);

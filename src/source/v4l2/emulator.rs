@@ -40,7 +40,13 @@ pub struct EmuFormat {
 }
 
 impl EmuFormat {
-    pub fn new(fourcc: &[u8; 4], width: u32, height: u32, bytesperline: u32, plane_sizes: &[u32]) -> Self {
+    pub fn new(
+        fourcc: &[u8; 4],
+        width: u32,
+        height: u32,
+        bytesperline: u32,
+        plane_sizes: &[u32],
+    ) -> Self {
         EmuFormat {
             fourcc: *fourcc,
             width,
@@ -90,16 +96,11 @@ pub struct EmuReport {
 /// Handed to the code running on the camera thread.
 pub struct EmuHandle {
     report: Arc<Mutex<EmuReport>>,
-    unplug: Arc<AtomicBool>,
 }
 
 impl EmuHandle {
     pub fn report(&self) -> EmuReport {
         self.report.lock().map(|r| r.clone()).unwrap_or_default()
-    }
-    /// Unplugs the device at the supervisor's next turn.
-    pub fn unplug(&self) {
-        self.unplug.store(true, Ordering::SeqCst);
     }
 }
 
@@ -134,19 +135,19 @@ fn install_filter() -> std::io::Result<OwnedFd> {
     let allow = 11u8;
     let notify = 12u8;
     let prog = [
-        st(LD_W_ABS, 0, 0, 4),                                 // 0 arch
-        st(JEQ_K, 0, allow - 2, nr::ARCH),                     // 1
-        st(LD_W_ABS, 0, 0, 0),                                 // 2 nr
-        st(JEQ_K, notify - 4, 0, nr::OPENAT as u32),           // 3
-        st(JEQ_K, notify - 5, 0, nr::OPEN as u32),             // 4
-        st(JEQ_K, notify - 6, 0, nr::POLL as u32),             // 5
-        st(JEQ_K, notify - 7, 0, nr::PPOLL as u32),            // 6
-        st(JEQ_K, 0, allow - 8, nr::IOCTL as u32),             // 7
-        st(LD_W_ABS, 0, 0, 24),                                // 8 args[1] low 32 bits
-        st(AND_K, 0, 0, 0xff00),                               // 9 ioctl type
+        st(LD_W_ABS, 0, 0, 4),                                    // 0 arch
+        st(JEQ_K, 0, allow - 2, nr::ARCH),                        // 1
+        st(LD_W_ABS, 0, 0, 0),                                    // 2 nr
+        st(JEQ_K, notify - 4, 0, nr::OPENAT as u32),              // 3
+        st(JEQ_K, notify - 5, 0, nr::OPEN as u32),                // 4
+        st(JEQ_K, notify - 6, 0, nr::POLL as u32),                // 5
+        st(JEQ_K, notify - 7, 0, nr::PPOLL as u32),               // 6
+        st(JEQ_K, 0, allow - 8, nr::IOCTL as u32),                // 7
+        st(LD_W_ABS, 0, 0, 24),                                   // 8 args[1] low 32 bits
+        st(AND_K, 0, 0, 0xff00),                                  // 9 ioctl type
         st(JEQ_K, notify - 11, allow - 11, u32::from(b'V') << 8), // 10
-        st(RET_K, 0, 0, RET_ALLOW),                            // 11
-        st(RET_K, 0, 0, libc::SECCOMP_RET_USER_NOTIF),         // 12
+        st(RET_K, 0, 0, RET_ALLOW),                               // 11
+        st(RET_K, 0, 0, libc::SECCOMP_RET_USER_NOTIF),            // 12
     ];
     let fprog = libc::sock_fprog {
         len: prog.len() as u16,
@@ -157,12 +158,23 @@ fn install_filter() -> std::io::Result<OwnedFd> {
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        let mut flags = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
-        let mut fd = libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, flags, &fprog);
+        let mut flags =
+            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+        let mut fd = libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            &fprog,
+        );
         if fd < 0 {
             // Kernels before 5.19 lack WAIT_KILLABLE_RECV.
             flags = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
-            fd = libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, flags, &fprog);
+            fd = libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                flags,
+                &fprog,
+            );
         }
         if fd < 0 {
             return Err(std::io::Error::last_os_error());
@@ -185,12 +197,12 @@ pub fn run_emulated<T: Send>(
     let (done_tx, done_rx) = crossbeam_channel::bounded::<T>(1);
     let handle = EmuHandle {
         report: Arc::clone(&report),
-        unplug: Arc::clone(&unplug),
     };
     std::thread::scope(|s| {
         // The supervisor starts first, so it does not inherit the filter.
         let sup = {
-            let (report, unplug, stop) = (Arc::clone(&report), Arc::clone(&unplug), Arc::clone(&stop));
+            let (report, unplug, stop) =
+                (Arc::clone(&report), Arc::clone(&unplug), Arc::clone(&stop));
             s.spawn(move || {
                 if let Ok(fd) = fd_rx.recv() {
                     Supervisor::new(cfg, report, unplug).run(&fd, &stop);
@@ -286,7 +298,6 @@ enum Reply {
     Val(i64),
     Err(i32),
     Sent,
-    Later,
 }
 
 const ID_VALID: u64 = libc::SECCOMP_IOCTL_NOTIF_ID_VALID as u64;
@@ -356,7 +367,7 @@ impl Supervisor {
 
     fn send(&self, fd: i32, id: u64, reply: Reply) {
         let (val, error, flags) = match reply {
-            Reply::Sent | Reply::Later => return,
+            Reply::Sent => return,
             Reply::Continue => (0, 0, libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32),
             Reply::Val(v) => (v, 0, 0),
             Reply::Err(e) => (0, -e, 0),
@@ -385,7 +396,11 @@ impl Supervisor {
         let sys = i64::from(n.data.nr);
         let a = n.data.args;
         if sys == nr::OPENAT || sys == nr::OPEN {
-            let (ptr, flags) = if sys == nr::OPENAT { (a[1], a[2]) } else { (a[0], a[1]) };
+            let (ptr, flags) = if sys == nr::OPENAT {
+                (a[1], a[2])
+            } else {
+                (a[0], a[1])
+            };
             let Some(path) = read_cstr(n.pid, ptr) else {
                 return Reply::Continue;
             };
@@ -417,7 +432,11 @@ impl Supervisor {
                 None
             } else {
                 read_struct::<libc::timespec>(n.pid, a[2]).map(|t| {
-                    Instant::now() + Duration::new(t.tv_sec.max(0) as u64, t.tv_nsec.clamp(0, 999_999_999) as u32)
+                    Instant::now()
+                        + Duration::new(
+                            t.tv_sec.max(0) as u64,
+                            t.tv_nsec.clamp(0, 999_999_999) as u32,
+                        )
                 })
             };
             self.pending.push(PendingPoll {
@@ -447,7 +466,8 @@ impl Supervisor {
             return Reply::Err(libc::ENOENT);
         }
         // SAFETY: plain syscall.
-        let raw = unsafe { libc::memfd_create(c"lineside-emulated-video".as_ptr(), libc::MFD_CLOEXEC) };
+        let raw =
+            unsafe { libc::memfd_create(c"lineside-emulated-video".as_ptr(), libc::MFD_CLOEXEC) };
         if raw < 0 {
             return Reply::Err(libc::EMFILE);
         }
@@ -555,8 +575,11 @@ impl Supervisor {
                 put(&mut c.card, "Emulated Camera");
                 put(&mut c.bus_info, "platform:emulated");
                 c.version = 6 << 16;
-                let caps = if mplane { V4L2_CAP_VIDEO_CAPTURE_MPLANE } else { V4L2_CAP_VIDEO_CAPTURE }
-                    | V4L2_CAP_STREAMING;
+                let caps = if mplane {
+                    V4L2_CAP_VIDEO_CAPTURE_MPLANE
+                } else {
+                    V4L2_CAP_VIDEO_CAPTURE
+                } | V4L2_CAP_STREAMING;
                 c.device_caps = caps;
                 c.capabilities = caps | V4L2_CAP_DEVICE_CAPS;
                 write_struct(pid, arg, &c);
@@ -574,8 +597,15 @@ impl Supervisor {
                 }
                 let code = *seen.get(d.index as usize).ok_or(libc::EINVAL)?;
                 d.pixelformat = u32::from_le_bytes(code);
-                d.flags = if &code == b"MJPG" { V4L2_FMT_FLAG_COMPRESSED } else { 0 };
-                put(&mut d.description, &format!("Emulated {}", String::from_utf8_lossy(&code)));
+                d.flags = if &code == b"MJPG" {
+                    V4L2_FMT_FLAG_COMPRESSED
+                } else {
+                    0
+                };
+                put(
+                    &mut d.description,
+                    &format!("Emulated {}", String::from_utf8_lossy(&code)),
+                );
                 write_struct(pid, arg, &d);
             }
             4 | 5 | 64 => {
@@ -588,7 +618,11 @@ impl Supervisor {
                     // SAFETY: the member for this buffer type.
                     let (code, w, h) = unsafe {
                         if mplane {
-                            (f.fmt.pix_mp.pixelformat, f.fmt.pix_mp.width, f.fmt.pix_mp.height)
+                            (
+                                f.fmt.pix_mp.pixelformat,
+                                f.fmt.pix_mp.width,
+                                f.fmt.pix_mp.height,
+                            )
                         } else {
                             (f.fmt.pix.pixelformat, f.fmt.pix.width, f.fmt.pix.height)
                         }
@@ -724,7 +758,11 @@ impl Supervisor {
                         }
                     }
                     p.parm.capture.capability = V4L2_CAP_TIMEPERFRAME;
-                    let fps = if self.cfg.fps > 0.0 { self.cfg.fps } else { 30.0 };
+                    let fps = if self.cfg.fps > 0.0 {
+                        self.cfg.fps
+                    } else {
+                        30.0
+                    };
                     p.parm.capture.timeperframe.numerator = 1000;
                     p.parm.capture.timeperframe.denominator = (fps * 1000.0).round() as u32;
                 }
@@ -732,7 +770,12 @@ impl Supervisor {
             }
             27 | 28 => {
                 let mut c: v4l2_control = read_struct(pid, arg).ok_or(libc::EFAULT)?;
-                let i = self.cfg.controls.iter().position(|x| x.id == c.id).ok_or(libc::EINVAL)?;
+                let i = self
+                    .cfg
+                    .controls
+                    .iter()
+                    .position(|x| x.id == c.id)
+                    .ok_or(libc::EINVAL)?;
                 if req & 0xff == 28 {
                     self.set_control(i, i64::from(c.value))?;
                 }
@@ -769,7 +812,8 @@ impl Supervisor {
             71..=73 => {
                 let mut e: v4l2_ext_controls = read_struct(pid, arg).ok_or(libc::EFAULT)?;
                 for k in 0..e.count {
-                    let at = e.controls as u64 + u64::from(k) * std::mem::size_of::<v4l2_ext_control>() as u64;
+                    let at = e.controls as u64
+                        + u64::from(k) * std::mem::size_of::<v4l2_ext_control>() as u64;
                     let mut c: v4l2_ext_control = read_struct(pid, at).ok_or(libc::EFAULT)?;
                     let Some(i) = self.cfg.controls.iter().position(|x| x.id == c.id) else {
                         e.error_idx = k;
@@ -809,11 +853,19 @@ impl Supervisor {
                 let mut v: v4l2_frmivalenum = read_struct(pid, arg).ok_or(libc::EFAULT)?;
                 let code = v.pixel_format.to_le_bytes();
                 if v.index != 0
-                    || !self.cfg.formats.iter().any(|f| f.fourcc == code && f.width == v.width && f.height == v.height)
+                    || !self
+                        .cfg
+                        .formats
+                        .iter()
+                        .any(|f| f.fourcc == code && f.width == v.width && f.height == v.height)
                 {
                     return Err(libc::EINVAL);
                 }
-                let fps = if self.cfg.fps > 0.0 { self.cfg.fps } else { 30.0 };
+                let fps = if self.cfg.fps > 0.0 {
+                    self.cfg.fps
+                } else {
+                    30.0
+                };
                 v.type_ = 1;
                 v.__bindgen_anon_1.discrete = v4l2_fract {
                     numerator: 1000,
@@ -850,7 +902,11 @@ impl Supervisor {
             return Err(libc::EINVAL);
         }
         // SAFETY: `planes` is the member for multi-planar buffers.
-        let planes_ptr = if mplane { (unsafe { b.m.planes }) as u64 } else { 0 };
+        let planes_ptr = if mplane {
+            (unsafe { b.m.planes }) as u64
+        } else {
+            0
+        };
         let plane_at = |p: usize| planes_ptr + (p * std::mem::size_of::<v4l2_plane>()) as u64;
         let index = match op {
             17 => {
@@ -884,7 +940,8 @@ impl Supervisor {
                 if d.streaming && d.queue.is_empty() {
                     // Frames that fell due while no buffer was queued were dropped.
                     if let Some(p) = period {
-                        let k_now = (d.start.elapsed().as_secs_f64() / p.as_secs_f64()).floor() as u64;
+                        let k_now =
+                            (d.start.elapsed().as_secs_f64() / p.as_secs_f64()).floor() as u64;
                         if k_now >= d.next_k {
                             let lost = k_now + 1 - d.next_k;
                             d.next_k = k_now + 1;
@@ -973,7 +1030,9 @@ fn read_mem(pid: u32, addr: u64, out: &mut [u8]) -> bool {
 fn read_struct<T: Copy>(pid: u32, addr: u64) -> Option<T> {
     let mut v = std::mem::MaybeUninit::<T>::zeroed();
     // SAFETY: the bytes are fully overwritten or the zeroed value (valid for C structs) kept.
-    let bytes = unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of::<T>()) };
+    let bytes = unsafe {
+        std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of::<T>())
+    };
     if addr == 0 || !read_mem(pid, addr, bytes) {
         return None;
     }
@@ -1024,10 +1083,40 @@ fn read_cstr(pid: u32, addr: u64) -> Option<String> {
 pub fn uvc_controls() -> Vec<EmuControl> {
     use super::config::*;
     vec![
-        EmuControl { id: CID_AUTO_WHITE_BALANCE, name: "White Balance, Automatic", min: 0, max: 1, default: 1 },
-        EmuControl { id: CID_GAIN, name: "Gain", min: 0, max: 255, default: 32 },
-        EmuControl { id: CID_WHITE_BALANCE_TEMPERATURE, name: "White Balance Temperature", min: 2800, max: 6500, default: 4600 },
-        EmuControl { id: CID_EXPOSURE_AUTO, name: "Auto Exposure", min: 0, max: 3, default: 3 },
-        EmuControl { id: CID_EXPOSURE_ABSOLUTE, name: "Exposure Time, Absolute", min: 1, max: 5000, default: 156 },
+        EmuControl {
+            id: CID_AUTO_WHITE_BALANCE,
+            name: "White Balance, Automatic",
+            min: 0,
+            max: 1,
+            default: 1,
+        },
+        EmuControl {
+            id: CID_GAIN,
+            name: "Gain",
+            min: 0,
+            max: 255,
+            default: 32,
+        },
+        EmuControl {
+            id: CID_WHITE_BALANCE_TEMPERATURE,
+            name: "White Balance Temperature",
+            min: 2800,
+            max: 6500,
+            default: 4600,
+        },
+        EmuControl {
+            id: CID_EXPOSURE_AUTO,
+            name: "Auto Exposure",
+            min: 0,
+            max: 3,
+            default: 3,
+        },
+        EmuControl {
+            id: CID_EXPOSURE_ABSOLUTE,
+            name: "Exposure Time, Absolute",
+            min: 1,
+            max: 5000,
+            default: 156,
+        },
     ]
 }

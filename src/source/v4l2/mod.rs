@@ -18,7 +18,7 @@ mod tests;
 
 pub use config::{CaptureFormat, ControlName, V4l2Config};
 pub use device::{describe, device_nodes, ControlInfo, DeviceInfo, FormatInfo, SizeInfo};
-pub use record::{record, RecordError, RecordSummary};
+pub use record::{record, record_scenario, RecordError, RecordSummary};
 pub use ring::Lease;
 
 use std::io;
@@ -26,9 +26,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::{Next, Source, SourceError, SourceEvent};
-use crate::frame::{
-    BufferPool, Frame, FrameBuf, FrameLayout, FrameMeta, FrameOrigin, PixelFormat,
-};
+use crate::frame::{BufferPool, Frame, FrameBuf, FrameLayout, FrameMeta, FrameOrigin, PixelFormat};
 use device::{Negotiated, Opened};
 use ring::{Dequeued, Ring};
 
@@ -82,6 +80,22 @@ pub enum V4l2Error {
     },
     #[error("{path}: cannot start mmap streaming: {source}", path = path.display())]
     Stream { path: PathBuf, source: io::Error },
+}
+
+/// `lineside devices`: describes each path (all `/dev/video*` when none is given).
+pub fn list_devices(paths: &[PathBuf]) -> Vec<(PathBuf, Result<DeviceInfo, V4l2Error>)> {
+    let paths = if paths.is_empty() {
+        device_nodes()
+    } else {
+        paths.to_vec()
+    };
+    paths
+        .into_iter()
+        .map(|p| {
+            let r = describe(&p);
+            (p, r)
+        })
+        .collect()
 }
 
 /// Counters a camera keeps; `lineside record` and tests read them.
@@ -299,7 +313,10 @@ impl V4l2Source {
         match f.format {
             CaptureFormat::Pixel(_) if f.planes == 1 => {
                 if let Err(e) = layout.check(d.bytesused[0]) {
-                    return corrupt(&mut self.stats, format!("bytesused {}: {e}", d.bytesused[0]));
+                    return corrupt(
+                        &mut self.stats,
+                        format!("bytesused {}: {e}", d.bytesused[0]),
+                    );
                 }
                 self.stats.frames += 1;
                 Next::Frame(Frame {
@@ -359,7 +376,8 @@ impl V4l2Source {
 }
 
 fn same_geometry(a: &Negotiated, b: &Negotiated) -> bool {
-    (a.format, a.width, a.height, a.stride, a.planes) == (b.format, b.width, b.height, b.stride, b.planes)
+    (a.format, a.width, a.height, a.stride, a.planes)
+        == (b.format, b.width, b.height, b.stride, b.planes)
 }
 
 /// Decodes one MJPEG frame into packed RGB of exactly the negotiated size.

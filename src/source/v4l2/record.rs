@@ -23,6 +23,28 @@ pub enum RecordError {
     },
     #[error("stopped after {got} of {want} frames: {reason}")]
     Incomplete { got: u64, want: u64, reason: String },
+    #[error("{0}")]
+    Scenario(crate::config::Diagnostics),
+    #[error("{path}: `lineside record` needs a camera scenario ([source] kind = \"v4l2\")", path = path.display())]
+    NotCamera { path: PathBuf },
+}
+
+/// `lineside record SCENARIO --frames N --out DIR`: the scenario's `[source]` is checked
+/// (no model is needed) and its camera recorded.
+pub fn record_scenario(
+    scenario: &Path,
+    frames: u64,
+    out: &Path,
+    stop: &AtomicBool,
+) -> Result<RecordSummary, RecordError> {
+    let plan = crate::config::check_source(scenario)
+        .map_err(|d| RecordError::Scenario(crate::config::Diagnostics(d)))?;
+    let Some(cfg) = plan.v4l2 else {
+        return Err(RecordError::NotCamera {
+            path: scenario.to_path_buf(),
+        });
+    };
+    record(&cfg, frames, out, stop)
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -158,7 +158,9 @@ impl Ring {
                     )
                 }?;
                 if ptr == libc::MAP_FAILED || ptr.is_null() {
-                    return Err(io::Error::other("mmap of a driver buffer returned no memory"));
+                    return Err(io::Error::other(
+                        "mmap of a driver buffer returned no memory",
+                    ));
                 }
                 maps.push(Mapping {
                     ptr: ptr.cast(),
