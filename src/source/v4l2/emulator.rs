@@ -300,7 +300,7 @@ enum Reply {
     Sent,
 }
 
-const ID_VALID: u64 = libc::SECCOMP_IOCTL_NOTIF_ID_VALID as u64;
+const ID_VALID: u64 = libc::SECCOMP_IOCTL_NOTIF_ID_VALID as _;
 
 impl Supervisor {
     fn new(cfg: EmuConfig, report: Arc<Mutex<EmuReport>>, unplug: Arc<AtomicBool>) -> Self {
@@ -961,14 +961,14 @@ impl Supervisor {
                 d.next_k += 1;
                 let data = (self.cfg.frame)(k as u32, &fmt);
                 let d = &self.devs[dev];
-                for p in 0..planes {
+                for (p, used) in bytesused.iter_mut().enumerate() {
                     let src = data.get(p).map(Vec::as_slice).unwrap_or(&[]);
                     let n = src.len().min(fmt.plane_sizes[p] as usize).min(slot);
                     // SAFETY: within our mapping (`offset(p) + n <= map_len`).
                     unsafe {
                         std::ptr::copy_nonoverlapping(src.as_ptr(), d.map.add(offset(p)), n);
                     }
-                    bytesused[p] = n as u32;
+                    *used = n as u32;
                 }
                 b.sequence = k as u32;
                 b.field = 1;

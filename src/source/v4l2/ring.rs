@@ -137,11 +137,11 @@ impl Ring {
             }
             ioctl(fd, v4l2::vidioc::VIDIOC_QUERYBUF, &mut buf)?;
             let mut maps = Vec::with_capacity(planes);
-            for p in 0..planes {
+            for plane in pl.iter().take(planes) {
                 // SAFETY: the union member matching the buffer type the driver filled.
                 let (len, offset) = unsafe {
                     if mplane {
-                        (pl[p].length as usize, pl[p].m.mem_offset)
+                        (plane.length as usize, plane.m.mem_offset)
                     } else {
                         (buf.length as usize, buf.m.offset)
                     }

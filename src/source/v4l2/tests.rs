@@ -660,16 +660,14 @@ fn scenario_v4l2_section_is_checked_with_lines() {
         "kind = \"v4l2\"\n\n[source.controls]\niso = 100\n",
         NO_MODEL,
     );
-    let errs = crate::config::check_source(&p)
-        .err()
-        .expect("iso is not a control");
+    let errs = crate::config::check_source(&p).expect_err("iso is not a control");
     let text = crate::config::Diagnostics(errs).to_string();
     assert!(text.contains("iso") && text.contains("exposure"), "{text}");
     assert!(text.contains("camera.toml:8"), "{text}");
 
     let p = write_scenario(dir.path(), "kind = \"v4l2\"\nformat = \"H264\"\n", NO_MODEL);
-    let text = crate::config::Diagnostics(crate::config::check_source(&p).err().expect("H264"))
-        .to_string();
+    let text =
+        crate::config::Diagnostics(crate::config::check_source(&p).expect_err("H264")).to_string();
     assert!(
         text.contains("camera.toml:6") && text.contains("MJPEG"),
         "{text}"
@@ -680,7 +678,7 @@ fn scenario_v4l2_section_is_checked_with_lines() {
         "kind = \"v4l2\"\nwidth = 15\nformat = \"YUYV\"\n",
         NO_MODEL,
     );
-    let text = crate::config::Diagnostics(crate::config::check_source(&p).err().expect("errors"))
+    let text = crate::config::Diagnostics(crate::config::check_source(&p).expect_err("errors"))
         .to_string();
     assert!(text.contains("`source.device`: missing"), "{text}");
     assert!(
@@ -693,7 +691,7 @@ fn scenario_v4l2_section_is_checked_with_lines() {
         "kind = \"synthetic\"\ndevice = \"/dev/video0\"\nformat = \"MJPEG\"\n",
         NO_MODEL,
     );
-    let text = crate::config::Diagnostics(crate::config::check_source(&p).err().expect("errors"))
+    let text = crate::config::Diagnostics(crate::config::check_source(&p).expect_err("errors"))
         .to_string();
     assert!(
         text.contains("`source.device`: applies to kind = \"v4l2\" only"),
@@ -746,9 +744,7 @@ fn devices_and_record_commands_work_on_the_emulated_camera() {
     assert_eq!(rep.controls_set, [(CID_GAIN, 8)]);
     // A scenario that is not a camera is refused with its path.
     let other = write_scenario(dir.path(), "kind = \"synthetic\"\n", NO_MODEL);
-    let err = record_scenario(&other, 1, &out, &AtomicBool::new(false))
-        .err()
-        .expect("not a camera");
+    let err = record_scenario(&other, 1, &out, &AtomicBool::new(false)).expect_err("not a camera");
     assert!(err.to_string().contains("needs a camera scenario"), "{err}");
 }
 
