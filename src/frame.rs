@@ -28,16 +28,19 @@ pub enum PixelFormat {
     Rgb24,
     /// Packed 8-bit B, G, R.
     Bgr24,
+    /// 16-bit little-endian luma only (V4L2 `Y16 `); preprocessing keeps the high byte.
+    Y16,
 }
 
 impl PixelFormat {
-    pub const ALL: [PixelFormat; 6] = [
+    pub const ALL: [PixelFormat; 7] = [
         PixelFormat::Yuyv,
         PixelFormat::Uyvy,
         PixelFormat::Nv12,
         PixelFormat::Grey,
         PixelFormat::Rgb24,
         PixelFormat::Bgr24,
+        PixelFormat::Y16,
     ];
 
     pub fn fourcc(self) -> &'static str {
@@ -48,14 +51,22 @@ impl PixelFormat {
             PixelFormat::Grey => "GREY",
             PixelFormat::Rgb24 => "RGB3",
             PixelFormat::Bgr24 => "BGR3",
+            PixelFormat::Y16 => "Y16 ",
         }
+    }
+
+    /// The format a V4L2 fourcc names, if lineside reads it without decoding.
+    pub fn from_fourcc(code: &[u8; 4]) -> Option<PixelFormat> {
+        PixelFormat::ALL
+            .into_iter()
+            .find(|f| f.fourcc().as_bytes() == code)
     }
 
     /// Bytes of one row of the first plane without padding.
     pub fn min_stride(self, width: u32) -> usize {
         let w = width as usize;
         match self {
-            PixelFormat::Yuyv | PixelFormat::Uyvy => w * 2,
+            PixelFormat::Yuyv | PixelFormat::Uyvy | PixelFormat::Y16 => w * 2,
             PixelFormat::Nv12 | PixelFormat::Grey => w,
             PixelFormat::Rgb24 | PixelFormat::Bgr24 => w * 3,
         }
@@ -89,6 +100,7 @@ impl fmt::Display for PixelFormat {
             PixelFormat::Grey => "GREY",
             PixelFormat::Rgb24 => "RGB24",
             PixelFormat::Bgr24 => "BGR24",
+            PixelFormat::Y16 => "Y16",
         })
     }
 }
@@ -103,8 +115,9 @@ impl FromStr for PixelFormat {
             "GREY" | "GRAY" | "Y8" | "Y800" => Ok(PixelFormat::Grey),
             "RGB24" | "RGB3" | "RGB" => Ok(PixelFormat::Rgb24),
             "BGR24" | "BGR3" | "BGR" => Ok(PixelFormat::Bgr24),
+            "Y16" | "Y16 " | "GREY16" => Ok(PixelFormat::Y16),
             other => Err(format!(
-                "unknown pixel format `{other}`; expected one of YUYV, UYVY, NV12, GREY, RGB24, BGR24"
+                "unknown pixel format `{other}`; expected one of YUYV, UYVY, NV12, GREY, Y16, RGB24, BGR24"
             )),
         }
     }
@@ -194,18 +207,44 @@ pub enum FrameOrigin {
     RawFrame { file: usize, index: u64 },
     /// A generated frame.
     Synthetic,
+    /// A camera frame: the driver's sequence number and how many times the device had
+    /// been reopened when it was captured (the driver restarts its count on reopen).
+    Camera { sequence: u32, session: u32 },
 }
 
 /// A frame: metadata, geometry, and a lease on the bytes.
 pub struct Frame {
     pub meta: FrameMeta,
     pub layout: FrameLayout,
-    pub buffer: PooledBuf,
+    pub buffer: FrameBuf,
 }
 
 impl Frame {
     pub fn bytes(&self) -> &[u8] {
         self.buffer.as_slice()
+    }
+}
+
+/// Where a frame's bytes live. Neither variant allocates per frame: a pooled buffer goes
+/// back to its pool, a driver lease (a V4L2 mmap slot) is queued back to the driver when
+/// dropped.
+pub enum FrameBuf {
+    Pooled(PooledBuf),
+    Driver(crate::source::v4l2::Lease),
+}
+
+impl FrameBuf {
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            FrameBuf::Pooled(b) => b.as_slice(),
+            FrameBuf::Driver(l) => l.as_slice(),
+        }
+    }
+}
+
+impl From<PooledBuf> for FrameBuf {
+    fn from(b: PooledBuf) -> Self {
+        FrameBuf::Pooled(b)
     }
 }
 

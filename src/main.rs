@@ -13,6 +13,7 @@ use lineside::config::{self, Diagnostic};
 use lineside::engine::ModelInfo;
 use lineside::runner::{self, RunOptions};
 use lineside::sink::Summary;
+use lineside::source::v4l2;
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +42,25 @@ enum Command {
     Validate {
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
+    },
+    /// List V4L2 capture devices: formats, sizes, frame rates and controls.
+    Devices {
+        /// Device nodes to describe (default: every /dev/video*).
+        paths: Vec<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record raw frames from a scenario's camera, with the JSON sidecar that
+    /// `[source] kind = "raw"` replays.
+    Record {
+        scenario: PathBuf,
+        /// Frames to record.
+        #[arg(long, default_value_t = 100)]
+        frames: u64,
+        /// Output folder (gets frames.raw and frames.raw.json).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Look at model files.
     Models {
@@ -76,6 +96,12 @@ fn main() -> ExitCode {
             cores,
         } => run(scenarios, !no_progress, cores),
         Command::Validate { scenarios } => validate(&scenarios),
+        Command::Devices { paths, json } => devices(&paths, json),
+        Command::Record {
+            scenario,
+            frames,
+            out,
+        } => record(&scenario, frames, &out),
         Command::Models {
             command: ModelsCommand::Inspect { model, json },
         } => inspect(&model, json),
@@ -231,6 +257,65 @@ fn run(paths: Vec<PathBuf>, progress: bool, cores: Option<usize>) -> anyhow::Res
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn devices(paths: &[PathBuf], json: bool) -> anyhow::Result<ExitCode> {
+    let found = v4l2::list_devices(paths);
+    if found.is_empty() {
+        eprintln!("no V4L2 capture devices (/dev/video*) on this machine");
+        return Ok(ExitCode::FAILURE);
+    }
+    let mut failed = false;
+    let mut infos = Vec::new();
+    for (path, r) in found {
+        match r {
+            Ok(info) => infos.push(info),
+            // Metadata nodes of UVC cameras are not capture devices: say so, go on.
+            Err(v4l2::V4l2Error::NotCapture { .. }) if paths.is_empty() => {
+                eprintln!("{}: not a capture node (skipped)", path.display())
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!("error: {e}");
+            }
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&infos)?);
+    } else {
+        for i in &infos {
+            print!("{}", i.render());
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn record(scenario: &Path, frames: u64, out: &Path) -> anyhow::Result<ExitCode> {
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
+            .context("cannot install the Ctrl-C handler")?;
+    }
+    let s = v4l2::record_scenario(scenario, frames, out, &stop)?;
+    println!(
+        "recorded {} frames to {} (sidecar {}); replay with [source] kind = \"raw\", path = \"{}\"",
+        s.frames,
+        s.raw.display(),
+        s.sidecar.display(),
+        s.raw.display()
+    );
+    if s.stats.lost + s.stats.corrupt > 0 {
+        println!(
+            "the camera dropped {} and sent {} corrupt frame(s) meanwhile",
+            s.stats.lost, s.stats.corrupt
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn inspect(model: &Path, json: bool) -> anyhow::Result<ExitCode> {

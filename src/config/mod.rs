@@ -8,4 +8,4 @@ pub mod schema;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use file::ScenarioFile;
-pub use plan::{check, HeadPlan, ScenarioPlan, SourcePlan};
+pub use plan::{check, check_source, HeadPlan, ScenarioPlan, SourcePlan};

@@ -11,6 +11,7 @@ use crate::engine::{ModelInfo, TensorInfo};
 use crate::frame::PixelFormat;
 use crate::heads::{AnomalyConfig, ClassifyConfig};
 use crate::preprocess::{ColorOrder, Fit, Layout, PreprocessSpec};
+use crate::source::v4l2::{CaptureFormat, ControlName, V4l2Config};
 
 #[derive(Debug, Clone)]
 pub struct SourcePlan {
@@ -26,6 +27,8 @@ pub struct SourcePlan {
     pub pattern: Pattern,
     pub frames: u64,
     pub buffers: Option<usize>,
+    /// kind = "v4l2": the camera settings.
+    pub v4l2: Option<V4l2Config>,
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +100,17 @@ pub fn check(path: &Path) -> Result<ScenarioPlan, Vec<Diagnostic>> {
     })
 }
 
+/// Loads a scenario file and checks only its `[source]` section (for `lineside record`,
+/// which needs no model).
+pub fn check_source(path: &Path) -> Result<SourcePlan, Vec<Diagnostic>> {
+    let f = ScenarioFile::load(path)?;
+    let mut errs = Vec::new();
+    match source_plan(&f, &mut errs) {
+        Some(p) if errs.is_empty() => Ok(p),
+        _ => Err(errs),
+    }
+}
+
 fn check_id(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) {
     let id = &f.scenario.id;
     if id.is_empty()
@@ -140,7 +154,18 @@ fn source_plan(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> Option<SourcePla
             )),
             _ => {}
         },
-        SourceKind::Synthetic => {}
+        SourceKind::Synthetic | SourceKind::V4l2 => {}
+    }
+    if s.kind != SourceKind::V4l2 {
+        for (key, set) in [
+            ("source.device", s.device.is_some()),
+            ("source.controls", s.controls.is_some()),
+            ("source.timeout_ms", s.timeout_ms.is_some()),
+        ] {
+            if set {
+                errs.push(f.diag(key, "applies to kind = \"v4l2\" only"));
+            }
+        }
     }
     let fps = s.fps.unwrap_or(0.0);
     if !fps.is_finite() || fps < 0.0 {
@@ -149,7 +174,19 @@ fn source_plan(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> Option<SourcePla
             "must be 0 (as fast as possible) or a positive number of frames per second",
         ));
     }
-    let format = s.format.unwrap_or(PixelFormat::Rgb24);
+    let format = match s.format {
+        None => PixelFormat::Rgb24,
+        Some(CaptureFormat::Pixel(p)) => p,
+        Some(CaptureFormat::Mjpeg) => {
+            if s.kind != SourceKind::V4l2 {
+                errs.push(f.diag(
+                    "source.format",
+                    "MJPEG is a camera format (kind = \"v4l2\"); synthetic frames are YUYV, UYVY, NV12, GREY, Y16, RGB24 or BGR24",
+                ));
+            }
+            PixelFormat::Rgb24
+        }
+    };
     let (width, height) = (s.width.unwrap_or(640), s.height.unwrap_or(480));
     if s.kind == SourceKind::Synthetic {
         if width == 0 || height == 0 || width > 16384 || height > 16384 {
@@ -164,18 +201,112 @@ fn source_plan(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> Option<SourcePla
     if s.buffers == Some(0) {
         errs.push(f.diag("source.buffers", "must be at least 1"));
     }
+    let v4l2 = (s.kind == SourceKind::V4l2)
+        .then(|| v4l2_config(f, errs))
+        .flatten();
     (errs.len() == start).then(|| SourcePlan {
         kind: s.kind,
         path,
-        fps,
+        // A camera paces itself; `fps` is what the driver is asked for.
+        fps: if s.kind == SourceKind::V4l2 { 0.0 } else { fps },
         repeat: s.repeat.unwrap_or(1).max(1),
-        live: s.live.unwrap_or(false),
+        // Cameras do not wait for inference: by default the oldest queued frame is dropped.
+        live: s.live.unwrap_or(s.kind == SourceKind::V4l2),
         width,
         height,
         format,
         pattern: s.pattern.unwrap_or_default(),
         frames: s.frames.unwrap_or(100),
         buffers: s.buffers,
+        v4l2,
+    })
+}
+
+fn v4l2_config(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> Option<V4l2Config> {
+    let s = &f.source;
+    let start = errs.len();
+    if s.path.is_some() {
+        errs.push(f.diag(
+            "source.path",
+            "a camera is named by `device` (e.g. \"/dev/video0\" or a /dev/v4l/by-id/ link), not `path`",
+        ));
+    }
+    for (key, set) in [
+        ("source.pattern", s.pattern.is_some()),
+        ("source.frames", s.frames.is_some()),
+        ("source.repeat", s.repeat.is_some()),
+    ] {
+        if set {
+            errs.push(f.diag(key, "does not apply to kind = \"v4l2\""));
+        }
+    }
+    let device = match &s.device {
+        Some(d) if d.as_os_str().is_empty() => {
+            errs.push(f.diag(
+                "source.device",
+                "is empty; give /dev/videoN or a /dev/v4l/by-id/ link",
+            ));
+            None
+        }
+        // Device nodes are absolute; a relative one resolves like any other path.
+        Some(d) => Some(f.resolve(d)),
+        None => {
+            errs.push(f.diag(
+                "source.device",
+                "missing: a v4l2 source needs `device` (see `lineside devices` for what is attached)",
+            ));
+            None
+        }
+    };
+    let (width, height) = (s.width.unwrap_or(640), s.height.unwrap_or(480));
+    if width == 0 || height == 0 || width > 16384 || height > 16384 {
+        errs.push(f.diag(
+            "source.width",
+            "camera frames must be 1..=16384 pixels on each side",
+        ));
+    }
+    let format = s.format.unwrap_or(CaptureFormat::Pixel(PixelFormat::Yuyv));
+    if let CaptureFormat::Pixel(p) = format {
+        if p.needs_even_width() && !width.is_multiple_of(2) {
+            errs.push(f.diag("source.width", format!("{p} needs an even width")));
+        }
+    }
+    let buffers = s.buffers.unwrap_or(4);
+    if buffers > 32 {
+        errs.push(f.diag(
+            "source.buffers",
+            "at most 32 mmap buffers (drivers refuse more; 4 to 8 is usual)",
+        ));
+    }
+    let timeout_ms = s.timeout_ms.unwrap_or(2000);
+    if timeout_ms == 0 {
+        errs.push(f.diag(
+            "source.timeout_ms",
+            "must be at least 1 (milliseconds a poll may wait for a frame)",
+        ));
+    }
+    let mut controls = Vec::new();
+    if let Some(c) = &s.controls {
+        for (name, v) in
+            ControlName::ALL
+                .into_iter()
+                .zip([c.exposure, c.gain, c.white_balance, c.focus])
+        {
+            if let Some(v) = v {
+                controls.push((name, v));
+            }
+        }
+    }
+    let fps = s.fps.filter(|&r| r > 0.0);
+    (errs.len() == start).then(|| V4l2Config {
+        device: device.unwrap_or_default(),
+        format,
+        width,
+        height,
+        fps,
+        buffers: buffers.max(1) as u32,
+        controls,
+        timeout: std::time::Duration::from_millis(timeout_ms),
     })
 }
 

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::frame::PixelFormat;
 use crate::preprocess::{ColorOrder, Fit, Interpolation, Layout, Rect};
+use crate::source::v4l2::CaptureFormat;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +26,8 @@ pub enum SourceKind {
     Raw,
     /// Generated test patterns.
     Synthetic,
+    /// A V4L2 camera (`device`, `format`, `width`, `height`, `fps`, `buffers`, `[source.controls]`).
+    V4l2,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -50,14 +52,35 @@ pub struct SourceSection {
     /// Live sources drop the oldest queued frame when inference falls behind (and count
     /// it); non-live sources wait, so every frame is inspected. Replays default to false.
     pub live: Option<bool>,
-    /// synthetic: frame size, pixel format, pattern and count.
+    /// synthetic/v4l2: frame size, pixel format (v4l2 also takes MJPEG); synthetic:
+    /// pattern and count.
     pub width: Option<u32>,
     pub height: Option<u32>,
-    pub format: Option<PixelFormat>,
+    pub format: Option<CaptureFormat>,
     pub pattern: Option<Pattern>,
     pub frames: Option<u64>,
-    /// Frames the capture side may hold at once (buffer pool size).
+    /// Frames the capture side may hold at once (buffer pool size; v4l2: mmap buffers).
     pub buffers: Option<usize>,
+    /// v4l2: the device node, `/dev/videoN` or a `/dev/v4l/by-id/...` link.
+    pub device: Option<PathBuf>,
+    /// v4l2: fixed control values (auto modes are switched off).
+    pub controls: Option<ControlsSection>,
+    /// v4l2: a poll that waits longer than this for a frame is reported (default 2000).
+    pub timeout_ms: Option<u64>,
+}
+
+/// `[source.controls]`: only these names; a typo is an error with its line.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlsSection {
+    /// Exposure time in 100 µs units (V4L2 `exposure_time_absolute`).
+    pub exposure: Option<i64>,
+    /// Analogue gain in the driver's units.
+    pub gain: Option<i64>,
+    /// White balance temperature in kelvin.
+    pub white_balance: Option<i64>,
+    /// Focus position in the driver's units (`focus_absolute`).
+    pub focus: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -26,7 +26,7 @@ use crate::config::ScenarioPlan;
 use crate::frame::{Frame, FrameOrigin, PixelBuf};
 use crate::pool::{Pool, Pooled};
 use crate::sink::{RunSink, SinkError};
-use crate::source::{Next, Source};
+use crate::source::{Next, Source, SourceEvent};
 use crate::verdict::Inspection;
 
 /// What the ordering stage receives for each sequence number.
@@ -180,6 +180,35 @@ fn capture(
                     return;
                 }
                 seq += 1;
+                continue;
+            }
+            Next::Lost { count, origin } => {
+                // Frames a camera's driver dropped: each gets its sequence number and is
+                // counted, so the defect log's gaps are exactly the dropped count.
+                for _ in 0..count {
+                    dropped.fetch_add(1, Ordering::Relaxed);
+                    let outcome = Outcome {
+                        seq,
+                        origin: origin.clone(),
+                        captured: Instant::now(),
+                        decided: SystemTime::now(),
+                        result: OutcomeKind::Dropped,
+                    };
+                    if out_tx.send(outcome).is_err() {
+                        return;
+                    }
+                    seq += 1;
+                }
+                continue;
+            }
+            Next::Event(event) => {
+                match event {
+                    SourceEvent::Waiting => {}
+                    SourceEvent::Reconnected(m) => tracing::info!("{m}"),
+                    SourceEvent::Timeout(m)
+                    | SourceEvent::Disconnected(m)
+                    | SourceEvent::Starved(m) => tracing::warn!("{m}"),
+                }
                 continue;
             }
             Next::End => return,

@@ -71,6 +71,18 @@ pub fn convert_row(
             }
         }
         (PixelFormat::Grey, _) => out.copy_from_slice(&row[x0..x0 + w]),
+        // Little-endian 16-bit luma: the high byte is the 8-bit value (v >> 8), exact for
+        // 16-bit data and for 10/12-bit data that drivers left-align (V4L2 `Y16 ` is MSB-aligned).
+        (PixelFormat::Y16, 3) => {
+            for (o, p) in out.chunks_exact_mut(3).zip(row[x0 * 2..].chunks_exact(2)) {
+                o.fill(p[1]);
+            }
+        }
+        (PixelFormat::Y16, _) => {
+            for (o, p) in out.iter_mut().zip(row[x0 * 2..].chunks_exact(2)) {
+                *o = p[1];
+            }
+        }
         (PixelFormat::Yuyv | PixelFormat::Uyvy, _) => {
             // Byte offsets of Y0, U, Y1, V inside each 4-byte pixel pair.
             let (y0, u, y1, v) = if layout.format == PixelFormat::Yuyv {
@@ -116,6 +128,18 @@ mod tests {
         // Pure red in BT.601 limited range is about Y=81, U=90, V=240.
         let [r, g, b] = yuv_to_rgb(81, 90, 240);
         assert!(r > 250 && g < 5 && b < 5, "{r} {g} {b}");
+    }
+
+    #[test]
+    fn y16_keeps_the_high_byte() {
+        let row = [0x34u8, 0x12, 0xff, 0xab];
+        let lay = FrameLayout::packed(2, 1, PixelFormat::Y16);
+        let mut grey = [0u8; 2];
+        convert_row(&row, &lay, 0, 0, 1, &mut grey);
+        assert_eq!(grey, [0x12, 0xab]);
+        let mut rgb = [0u8; 6];
+        convert_row(&row, &lay, 0, 0, 3, &mut rgb);
+        assert_eq!(rgb, [0x12, 0x12, 0x12, 0xab, 0xab, 0xab]);
     }
 
     #[test]

@@ -111,6 +111,7 @@ impl<'a> Record<'a> {
                 (ctx.items.get(*file).map(String::as_str), Some(*index))
             }
             FrameOrigin::Synthetic => (None, None),
+            FrameOrigin::Camera { sequence, .. } => (None, Some(u64::from(*sequence))),
         };
         let mut r = Record {
             time: rfc3339(o.decided),

@@ -108,7 +108,7 @@ impl Source for ImageFolder {
                 origin: FrameOrigin::Item(item),
             },
             layout,
-            buffer,
+            buffer: buffer.into(),
         })
     }
 

@@ -5,6 +5,7 @@
 mod images;
 mod raw;
 mod synthetic;
+pub mod v4l2;
 
 pub use images::ImageFolder;
 pub use raw::{RawReplay, RawSidecar};
@@ -14,7 +15,7 @@ use std::path::PathBuf;
 
 use crate::config::schema::SourceKind;
 use crate::config::SourcePlan;
-use crate::frame::{BufferPool, Frame, FrameError};
+use crate::frame::{BufferPool, Frame, FrameError, FrameOrigin};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -31,6 +32,26 @@ pub enum SourceError {
     },
     #[error("{path}: {source}")]
     Frame { path: PathBuf, source: FrameError },
+    /// A camera frame that cannot be used (undecodable MJPEG, short `bytesused`).
+    #[error("camera frame {sequence}: {reason}")]
+    Corrupt { sequence: u32, reason: String },
+    #[error(transparent)]
+    V4l2(#[from] v4l2::V4l2Error),
+}
+
+/// Something a live source reports between frames; the pipeline logs it and asks again
+/// (checking for a stop request first). No sequence number is used.
+#[derive(Debug)]
+pub enum SourceEvent {
+    /// No frame arrived within the source's timeout.
+    Timeout(String),
+    /// The device went away; the source is reopening it with backoff.
+    Disconnected(String),
+    Reconnected(String),
+    /// The pipeline holds every capture buffer.
+    Starved(String),
+    /// Nothing to report yet (backoff, interrupted wait).
+    Waiting,
 }
 
 /// What happened when a source was asked for a frame.
@@ -41,6 +62,14 @@ pub enum Next {
         item: usize,
         error: SourceError,
     },
+    /// The source lost `count` frames before the next one (a camera's driver dropped them
+    /// while every buffer was held); they get sequence numbers and are counted as dropped.
+    Lost {
+        count: u64,
+        origin: FrameOrigin,
+    },
+    /// See [`SourceEvent`].
+    Event(SourceEvent),
     End,
 }
 
@@ -69,5 +98,15 @@ pub fn open(plan: &SourcePlan) -> Result<Box<dyn Source>, SourceError> {
             plan.pattern,
             plan.frames,
         )),
+        SourceKind::V4l2 => match &plan.v4l2 {
+            Some(cfg) => Box::new(v4l2::V4l2Source::open(cfg)?),
+            None => {
+                return Err(SourceError::Open {
+                    path: PathBuf::new(),
+                    reason: "v4l2 source without camera settings (validate the scenario first)"
+                        .into(),
+                })
+            }
+        },
     })
 }

@@ -188,7 +188,7 @@ impl Source for RawReplay {
                         origin: FrameOrigin::RawFrame { file: item, index },
                     },
                     layout,
-                    buffer,
+                    buffer: buffer.into(),
                 }),
                 Ok(n) => Next::Skipped {
                     item,

@@ -83,6 +83,13 @@ pub fn encode(layout: &FrameLayout, out: &mut [u8], rgb_at: impl Fn(u32, u32) ->
                         ((u32::from(px[0]) * 299 + u32::from(px[1]) * 587 + u32::from(px[2]) * 114)
                             / 1000) as u8
                 }
+                PixelFormat::Y16 => {
+                    let g =
+                        (u32::from(px[0]) * 299 + u32::from(px[1]) * 587 + u32::from(px[2]) * 114)
+                            / 1000;
+                    let v = (g * 257) as u16;
+                    row[xi * 2..xi * 2 + 2].copy_from_slice(&v.to_le_bytes());
+                }
                 PixelFormat::Yuyv | PixelFormat::Uyvy => {
                     let [yy, u, v] = rgb_to_yuv(px);
                     let base = (xi & !1) * 2;
@@ -138,7 +145,7 @@ impl Source for Synthetic {
                 origin: FrameOrigin::Synthetic,
             },
             layout: self.layout,
-            buffer,
+            buffer: buffer.into(),
         })
     }
 

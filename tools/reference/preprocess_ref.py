@@ -30,6 +30,11 @@ def to_rgb(raw: bytes, w: int, h: int, fourcc: str, stride: int) -> np.ndarray:
     if fourcc == "GREY":
         g = buf[: stride * h].reshape(h, stride)[:, :w]
         return np.ascontiguousarray(np.repeat(g[:, :, None], 3, axis=2))
+    if fourcc == "Y16":
+        # Little-endian 16-bit luma; the 8-bit value is the high byte (v >> 8).
+        g16 = buf[: stride * h].reshape(h, stride)[:, : w * 2].copy().view("<u2")
+        g = (g16 >> 8).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(g[:, :, None], 3, axis=2))
     rows = buf[: stride * h].reshape(h, stride)[:, : w * 3].reshape(h, w, 3)
     if fourcc == "RGB24":
         return np.ascontiguousarray(rows)
