@@ -76,6 +76,18 @@ pub fn expand_scenario_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnost
 /// `summary.json` beside its defect log.
 pub fn run_scenarios(plans: &[ScenarioPlan], opts: &RunOptions) -> Vec<Result<Summary, RunError>> {
     let workers = worker_budget(plans, opts.cores);
+    let threads: usize = plans
+        .iter()
+        .zip(&workers)
+        .map(|(p, w)| w * p.intra_threads)
+        .sum();
+    if threads > opts.cores {
+        tracing::warn!(
+            "workers x intra_threads across scenarios is {threads}, more than the {} cores given: \
+             inference will be slower and jittery; lower [model].workers or intra_threads",
+            opts.cores
+        );
+    }
     let bars = MultiProgress::new();
     if !opts.progress {
         bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());

@@ -75,6 +75,45 @@ fn demo_classifier_reproduces_python_onnxruntime_and_the_true_classes() {
         );
     }
 
+    // The same frames through the whole pipeline (capture thread, workers, ordering,
+    // defect log) give the same classes and scores as Python onnxruntime.
+    let mut run_plan = plan.clone();
+    run_plan.output_dir = dir.path().join("out");
+    let opts = lineside::runner::RunOptions {
+        progress: false,
+        stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        cores: 2,
+    };
+    for r in lineside::runner::run_scenarios(std::slice::from_ref(&run_plan), &opts) {
+        r.unwrap();
+    }
+    let log = std::fs::read_to_string(run_plan.output_dir.join("defects.jsonl")).unwrap();
+    let records: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), reference.len());
+    for (rec, r) in records.iter().zip(&reference) {
+        let logits: Vec<f64> = r["logits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let max = logits.iter().copied().fold(f64::MIN, f64::max);
+        let sum: f64 = logits.iter().map(|l| (l - max).exp()).sum();
+        for c in rec["classes"].as_array().unwrap() {
+            let i = c["index"].as_u64().unwrap() as usize;
+            let want = (logits[i] - max).exp() / sum;
+            let got = c["score"].as_f64().unwrap();
+            assert!(
+                (got - want).abs() < 1e-4,
+                "{}: class {i}: log {got} vs onnxruntime {want}",
+                rec["item"]
+            );
+        }
+    }
+
     let top = |file: &str, k: usize| -> Vec<String> {
         let i = names.iter().position(|n| n == file).unwrap();
         ours[i]
