@@ -11,6 +11,19 @@ use lineside::pool::Pool;
 use lineside::source::{ImageFolder, Next, Source};
 use serde_json::{json, Value};
 
+/// Softmax (in f64) of the `logits` Python onnxruntime returned for one case.
+fn softmax_of(reference: &Value) -> Vec<f64> {
+    let logits: Vec<f64> = reference["logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let max = logits.iter().copied().fold(f64::MIN, f64::max);
+    let sum: f64 = logits.iter().map(|l| (l - max).exp()).sum();
+    logits.iter().map(|l| (l - max).exp() / sum).collect()
+}
+
 #[test]
 fn demo_classifier_reproduces_python_onnxruntime_and_the_true_classes() {
     let scenario = common::root().join("scenarios/demo.toml");
@@ -49,15 +62,7 @@ fn demo_classifier_reproduces_python_onnxruntime_and_the_true_classes() {
     let reference: Vec<Value> = serde_json::from_slice(&std::fs::read(&out_path).unwrap()).unwrap();
 
     for ((name, ins), r) in names.iter().zip(&ours).zip(&reference) {
-        let logits: Vec<f64> = r["logits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
-        let max = logits.iter().copied().fold(f64::MIN, f64::max);
-        let sum: f64 = logits.iter().map(|l| (l - max).exp()).sum();
-        let probs: Vec<f64> = logits.iter().map(|l| (l - max).exp() / sum).collect();
+        let probs = softmax_of(r);
         let mut order: Vec<usize> = (0..probs.len()).collect();
         order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
         for (k, c) in ins.classes.iter().enumerate() {
@@ -94,17 +99,10 @@ fn demo_classifier_reproduces_python_onnxruntime_and_the_true_classes() {
         .collect();
     assert_eq!(records.len(), reference.len());
     for (rec, r) in records.iter().zip(&reference) {
-        let logits: Vec<f64> = r["logits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
-        let max = logits.iter().copied().fold(f64::MIN, f64::max);
-        let sum: f64 = logits.iter().map(|l| (l - max).exp()).sum();
+        let probs = softmax_of(r);
         for c in rec["classes"].as_array().unwrap() {
             let i = c["index"].as_u64().unwrap() as usize;
-            let want = (logits[i] - max).exp() / sum;
+            let want = probs[i];
             let got = c["score"].as_f64().unwrap();
             assert!(
                 (got - want).abs() < 1e-4,
