@@ -72,10 +72,21 @@ pub struct EvalReport {
     /// Per defect type: that type's images against all good ones.
     pub per_type: BTreeMap<String, GroupMetrics>,
     pub mean_ms_per_image: f64,
+    /// Every test image: its type, normalised score and decision.
+    pub images: Vec<ImageResult>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageResult {
+    pub kind: String,
+    pub file: String,
+    pub score: f32,
+    pub ng: bool,
 }
 
 struct Sample {
     kind: String,
+    file: String,
     score: f32,
     ng: bool,
     map: Vec<f32>,
@@ -168,6 +179,10 @@ pub fn evaluate(
             .ok_or_else(|| EvalError::NoMap { path: path.clone() })?;
         samples.push(Sample {
             kind: kind.clone(),
+            file: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             score: ev.score,
             ng: inspection.verdict == Verdict::Ng,
             map: ev.map.to_vec(),
@@ -202,6 +217,15 @@ pub fn evaluate(
         overall: group_metrics(&all, width),
         per_type,
         mean_ms_per_image: busy * 1000.0 / samples.len().max(1) as f64,
+        images: samples
+            .iter()
+            .map(|s| ImageResult {
+                kind: s.kind.clone(),
+                file: s.file.clone(),
+                score: s.score,
+                ng: s.ng,
+            })
+            .collect(),
     })
 }
 

@@ -204,9 +204,8 @@ pub fn fit(plan: &FitPlan, opts: &FitOptions) -> Result<FitReport, FitError> {
 
     // 3. Coreset.
     let patches = train.len() * per_image;
-    // f32 ratios like 0.1 are slightly above their decimal value: round before ceil.
-    let k = ((patches as f64 * f64::from(plan.coreset_ratio) * 1e6).round() / 1e6).ceil() as usize;
-    let k = k.clamp(1, patches);
+    // round(n x ratio): f32 ratios such as 0.1 sit slightly above their decimal value.
+    let k = ((patches as f64 * f64::from(plan.coreset_ratio)).round() as usize).clamp(1, patches);
     let pb = bar(k as u64, "coreset", opts);
     let t1 = Instant::now();
     let chosen = greedy_coreset(
