@@ -39,7 +39,7 @@ pub struct FrameGeometry {
 
 pub enum Head {
     Classify(ClassifyHead),
-    Anomaly(AnomalyHead),
+    Anomaly(Box<AnomalyHead>),
 }
 
 impl Head {

@@ -45,7 +45,7 @@ impl Worker {
         )?;
         let head = match &plan.head {
             HeadPlan::Classify(c) => Head::Classify(ClassifyHead::new(c.clone())),
-            HeadPlan::Anomaly(c) => Head::Anomaly(AnomalyHead::new(c.clone())),
+            HeadPlan::Anomaly(c) => Head::Anomaly(Box::new(AnomalyHead::new(c.clone()))),
         };
         Ok(Worker {
             preprocessor: Preprocessor::new(spec),
