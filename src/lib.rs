@@ -6,8 +6,11 @@
 
 pub mod config;
 pub mod engine;
+pub mod eval;
+pub mod fit;
 pub mod frame;
 pub mod heads;
+pub mod patchcore;
 pub mod pipeline;
 pub mod pool;
 pub mod preprocess;

@@ -62,6 +62,36 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Fit a PatchCore anomaly model from good images (the scenario's [fit] section) and
+    /// write it where its [head] artifact points.
+    Fit {
+        scenario: PathBuf,
+        /// Do not draw progress bars.
+        #[arg(long)]
+        no_progress: bool,
+        /// Also write the fit report as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// ONNX Runtime threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Measure an anomaly scenario on a labelled data set (MVTec AD layout): image and
+    /// pixel AUROC, AUPRO, F1 and confusion matrix, per defect type.
+    Eval {
+        scenario: PathBuf,
+        /// Data set folder with test/good, test/<defect> and ground_truth/<defect>.
+        #[arg(long)]
+        data: PathBuf,
+        /// Also write the figures as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        #[arg(long)]
+        no_progress: bool,
+        /// ONNX Runtime threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Look at model files.
     Models {
         #[command(subcommand)]
@@ -102,6 +132,19 @@ fn main() -> ExitCode {
             frames,
             out,
         } => record(&scenario, frames, &out),
+        Command::Fit {
+            scenario,
+            no_progress,
+            json,
+            threads,
+        } => fit(&scenario, !no_progress, json.as_deref(), threads),
+        Command::Eval {
+            scenario,
+            data,
+            json,
+            no_progress,
+            threads,
+        } => eval(&scenario, &data, json.as_deref(), !no_progress, threads),
         Command::Models {
             command: ModelsCommand::Inspect { model, json },
         } => inspect(&model, json),
@@ -314,6 +357,85 @@ fn record(scenario: &Path, frames: u64, out: &Path) -> anyhow::Result<ExitCode> 
             "the camera dropped {} and sent {} corrupt frame(s) meanwhile",
             s.stats.lost, s.stats.corrupt
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn all_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn fit(
+    scenario: &Path,
+    progress: bool,
+    json: Option<&Path>,
+    threads: Option<usize>,
+) -> anyhow::Result<ExitCode> {
+    let plan = match config::fit_plan(scenario) {
+        Ok(p) => p,
+        Err(diags) => {
+            print_diagnostics(&diags);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let opts = lineside::fit::FitOptions {
+        progress,
+        threads: threads.unwrap_or_else(all_cores),
+    };
+    let r = lineside::fit::fit(&plan, &opts)?;
+    println!(
+        "fitted {}: {} good images ({} fit, {} held out), {} patches -> bank {} x {}",
+        r.scenario,
+        r.train_images + r.holdout_images,
+        r.train_images,
+        r.holdout_images,
+        r.patches,
+        r.bank_rows,
+        r.dim
+    );
+    println!(
+        "thresholds (raw distance): image {:.4}, pixel {:.4}",
+        r.image_threshold, r.pixel_threshold
+    );
+    println!(
+        "time: features {:.2} s, coreset {:.2} s, calibration {:.2} s, total {:.2} s",
+        r.seconds.features, r.seconds.coreset, r.seconds.calibration, r.seconds.total
+    );
+    println!(
+        "wrote {} (sha256 {})",
+        r.artifact.display(),
+        r.artifact_sha256
+    );
+    if let Some(p) = json {
+        write_json(p, &r)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn eval(
+    scenario: &Path,
+    data: &Path,
+    json: Option<&Path>,
+    progress: bool,
+    threads: Option<usize>,
+) -> anyhow::Result<ExitCode> {
+    let plan = match config::check(scenario) {
+        Ok(p) => p,
+        Err(diags) => {
+            print_diagnostics(&diags);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let report =
+        lineside::eval::evaluate(&plan, data, threads.unwrap_or_else(all_cores), progress)?;
+    print!("{}", report.table());
+    if let Some(p) = json {
+        write_json(p, &report)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -145,6 +145,7 @@ fn run_one(
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     progress.set_prefix(plan.id.clone());
+    let (model_id, model_sha256) = plan.logged_model();
     let mut sink = ScenarioSink {
         log,
         stats: RunStats::default(),
@@ -153,8 +154,8 @@ fn run_one(
             source: source.describe(),
             items: source.item_names(),
             labels: Arc::clone(&plan.labels),
-            model_id: plan.model.id.clone(),
-            model_sha256: plan.model.sha256.clone(),
+            model_id,
+            model_sha256,
         },
         progress: Some(progress),
     };

@@ -48,6 +48,8 @@ pub struct Defect {
     pub bbox: [f32; 4],
     /// Area in frame pixels.
     pub area_px: f32,
+    /// Area in mm² when the scenario gives a pixel size (`[rules] mm_per_px`).
+    pub area_mm2: Option<f32>,
     pub score: f32,
 }
 

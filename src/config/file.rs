@@ -20,6 +20,8 @@ pub struct ScenarioFile {
     pub preprocess: PreprocessSection,
     pub head: HeadSection,
     pub rules: RulesSection,
+    /// `[fit]`, for `lineside fit` (absent in most scenarios).
+    pub fit: Option<FitSection>,
     pub output: OutputSection,
 }
 
@@ -75,7 +77,16 @@ impl ScenarioFile {
         let head = loader.required::<HeadSection>("head");
         let rules = loader.optional::<RulesSection>("rules");
         let output = loader.optional::<OutputSection>("output");
+        let fit_present = table.contains_key("fit");
+        let fit = if fit_present {
+            loader.parse::<FitSection>("fit")
+        } else {
+            None
+        };
         let errors = loader.errors;
+        if fit_present && fit.is_none() {
+            return Err(errors);
+        }
         match (scenario, source, model, preprocess, head, rules, output) {
             (
                 Some(scenario),
@@ -95,6 +106,7 @@ impl ScenarioFile {
                 preprocess,
                 head,
                 rules,
+                fit,
                 output,
             }),
             _ => Err(errors),

@@ -3,9 +3,11 @@
 
 mod diagnostic;
 mod file;
+mod patchcore;
 mod plan;
 pub mod schema;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use file::ScenarioFile;
+pub use patchcore::{fit_plan, FitPlan};
 pub use plan::{check, check_source, HeadPlan, ScenarioPlan, SourcePlan};

@@ -9,7 +9,7 @@ use super::file::ScenarioFile;
 use super::schema::*;
 use crate::engine::{ModelInfo, TensorInfo};
 use crate::frame::PixelFormat;
-use crate::heads::{AnomalyConfig, ClassifyConfig};
+use crate::heads::{AnomalyConfig, AnomalyScoring, ClassifyConfig};
 use crate::preprocess::{ColorOrder, Fit, Layout, PreprocessSpec};
 use crate::source::v4l2::{CaptureFormat, ControlName, V4l2Config};
 
@@ -52,6 +52,20 @@ pub struct ScenarioPlan {
     pub output_dir: PathBuf,
 }
 
+impl ScenarioPlan {
+    /// The model named in defect logs: the fitted artifact for PatchCore scenarios (its
+    /// file stem and sha256), else the ONNX file.
+    pub fn logged_model(&self) -> (String, String) {
+        match &self.head {
+            HeadPlan::Anomaly(AnomalyConfig {
+                scoring: AnomalyScoring::Fitted(a),
+                ..
+            }) => (a.id(), a.sha256.clone()),
+            _ => (self.model.id.clone(), self.model.sha256.clone()),
+        }
+    }
+}
+
 /// Loads and checks one scenario file, reporting every problem found.
 pub fn check(path: &Path) -> Result<ScenarioPlan, Vec<Diagnostic>> {
     let f = ScenarioFile::load(path)?;
@@ -73,7 +87,7 @@ pub fn check(path: &Path) -> Result<ScenarioPlan, Vec<Diagnostic>> {
         return Err(errs);
     };
     let preprocess = preprocess_spec(&f, &model, &mut errs);
-    let head = head_plan(&f, &model, &labels, &mut errs);
+    let head = head_plan(&f, &model, &labels, preprocess.as_ref(), &mut errs);
     let (Some(source), Some(preprocess), Some(head)) = (source, preprocess, head) else {
         return Err(errs);
     };
@@ -366,7 +380,7 @@ fn per_channel(
     }
 }
 
-fn preprocess_spec(
+pub(super) fn preprocess_spec(
     f: &ScenarioFile,
     model: &ModelInfo,
     errs: &mut Vec<Diagnostic>,
@@ -520,6 +534,7 @@ fn head_plan(
     f: &ScenarioFile,
     model: &ModelInfo,
     labels: &[String],
+    preprocess: Option<&PreprocessSpec>,
     errs: &mut Vec<Diagnostic>,
 ) -> Option<HeadPlan> {
     let start = errs.len();
@@ -549,15 +564,35 @@ fn head_plan(
                 r.min_defect_area_px.is_some(),
                 "anomaly",
             );
+            only_for(errs, "rules.mm_per_px", r.mm_per_px.is_some(), "anomaly");
+            only_for(
+                errs,
+                "head.artifact",
+                f.head.artifact.is_some(),
+                "patchcore",
+            );
             classify_plan(f, model, labels, errs).map(HeadPlan::Classify)
         }
-        HeadKind::Anomaly => {
+        HeadKind::Anomaly | HeadKind::Patchcore => {
             only_for(errs, "rules.ok_classes", r.ok_classes.is_some(), "classify");
             only_for(errs, "rules.ng_classes", r.ng_classes.is_some(), "classify");
             only_for(errs, "rules.min_score", r.min_score.is_some(), "classify");
             only_for(errs, "head.softmax", f.head.softmax.is_some(), "classify");
             only_for(errs, "head.top_k", f.head.top_k.is_some(), "classify");
-            anomaly_plan(f, model, errs).map(HeadPlan::Anomaly)
+            if f.head.kind == HeadKind::Anomaly {
+                only_for(
+                    errs,
+                    "head.artifact",
+                    f.head.artifact.is_some(),
+                    "patchcore",
+                );
+                anomaly_plan(f, model, errs).map(HeadPlan::Anomaly)
+            } else {
+                let spec = preprocess?;
+                super::patchcore::fitted_scoring(f, model, spec, errs)
+                    .and_then(|scoring| anomaly_rules(f, scoring, errs))
+                    .map(HeadPlan::Anomaly)
+            }
         }
     };
     if errs.len() == start {
@@ -699,6 +734,23 @@ fn anomaly_plan(
         )));
         return None;
     };
+    let map = model
+        .output("anomaly_map")
+        .filter(|o| o.is_float32() && o.shape.len() >= 2);
+    let scoring = AnomalyScoring::Export {
+        score_output: score.name.clone(),
+        label_output: model.output("pred_label").map(|o| o.name.clone()),
+        map_output: map.map(|o| o.name.clone()),
+    };
+    anomaly_rules(f, scoring, errs)
+}
+
+/// The `[rules]` of an anomaly head, the same for exports and fitted models.
+fn anomaly_rules(
+    f: &ScenarioFile,
+    scoring: AnomalyScoring,
+    errs: &mut Vec<Diagnostic>,
+) -> Option<AnomalyConfig> {
     let r = &f.rules;
     for (key, v) in [
         ("rules.score_threshold", r.score_threshold),
@@ -708,16 +760,18 @@ fn anomaly_plan(
             errs.push(f.diag(key, "must be a number"));
         }
     }
-    let map = model
-        .output("anomaly_map")
-        .filter(|o| o.is_float32() && o.shape.len() >= 2);
+    if r.mm_per_px.is_some_and(|s| !(s.is_finite() && s > 0.0)) {
+        errs.push(f.diag(
+            "rules.mm_per_px",
+            "must be a positive number: the width of one frame pixel in millimetres",
+        ));
+    }
     Some(AnomalyConfig {
-        score_output: score.name.clone(),
-        label_output: model.output("pred_label").map(|o| o.name.clone()),
-        map_output: map.map(|o| o.name.clone()),
+        scoring,
         score_threshold: r.score_threshold,
         pixel_threshold: r.pixel_threshold.or(r.score_threshold).unwrap_or(0.5),
         min_area_px: r.min_defect_area_px.unwrap_or(0) as f32,
+        mm_per_px: r.mm_per_px,
         max_defects: 32,
     })
 }

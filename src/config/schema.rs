@@ -146,7 +146,11 @@ pub struct PreprocessSection {
 #[serde(rename_all = "snake_case")]
 pub enum HeadKind {
     Classify,
+    /// An anomalib export (`pred_score`, `anomaly_map`, ...).
     Anomaly,
+    /// A PatchCore model fitted on the box with `lineside fit`: `[model] path` is the
+    /// backbone, `[head] artifact` the fitted memory bank.
+    Patchcore,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -168,6 +172,8 @@ pub struct HeadSection {
     pub softmax: Option<Softmax>,
     /// classify: how many top classes go into the defect log (default 5).
     pub top_k: Option<usize>,
+    /// patchcore: the fitted model file `lineside fit` writes (relative to this file).
+    pub artifact: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -186,6 +192,28 @@ pub struct RulesSection {
     pub pixel_threshold: Option<f32>,
     /// anomaly: regions smaller than this many frame pixels are ignored.
     pub min_defect_area_px: Option<u32>,
+    /// anomaly/patchcore: size of one frame pixel in millimetres; defects then also get
+    /// an area in mm².
+    pub mm_per_px: Option<f32>,
+}
+
+/// How `lineside fit` builds a PatchCore model for this scenario.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FitSection {
+    /// Folder of good images (PNG/JPEG/BMP), relative to this file.
+    pub train: PathBuf,
+    /// Fraction of the good images held out to calibrate the threshold (default 0.2).
+    pub holdout: Option<f32>,
+    /// Fraction of training patches kept in the memory bank (default 0.1).
+    pub coreset_ratio: Option<f32>,
+    /// Dimensions of the random projection used while choosing the coreset
+    /// (default 128; 0 = measure distances on the full features).
+    pub projection_dim: Option<usize>,
+    /// Seed for the hold-out split, the projection and the first coreset patch (default 0).
+    pub seed: Option<u64>,
+    /// Fewest good images accepted (default 10).
+    pub min_images: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -196,12 +224,13 @@ pub struct OutputSection {
 }
 
 /// Sections of a scenario file, in the order they are documented.
-pub const SECTIONS: [&str; 7] = [
+pub const SECTIONS: [&str; 8] = [
     "scenario",
     "source",
     "model",
     "preprocess",
     "head",
     "rules",
+    "fit",
     "output",
 ];

@@ -1,44 +1,101 @@
-//! Anomaly detection: anomalib exports (and later fitted PatchCore models) as-is.
+//! Anomaly detection, one head for both kinds of model:
 //!
-//! anomalib's contract: input `input` (RGB, NCHW, [0,1]); outputs `pred_score` (image
-//! score, already normalised so 0.5 is the trained threshold), `pred_label` (bool),
-//! `anomaly_map` (normalised per pixel) and `pred_mask` (bool). Shapes vary between
-//! exports (`[1]` or `[1,1]`; maps smaller than the input), so they are read per frame.
+//! - **anomalib exports** as-is. Contract: input `input` (RGB, NCHW, [0,1]); outputs
+//!   `pred_score` (image score, already normalised so 0.5 is the trained threshold),
+//!   `pred_label` (bool), `anomaly_map` (normalised per pixel) and `pred_mask` (bool).
+//!   Shapes vary between exports (`[1]` or `[1,1]`; maps smaller than the input), so they
+//!   are read per frame.
+//! - **PatchCore models fitted on the box** (`lineside fit`): the session runs the
+//!   backbone, [`PatchCoreScorer`] turns its features into distances, and the artifact's
+//!   statistics normalise them onto anomalib's scale (threshold → 0.5).
+//!
+//! From there on the path is shared: score vs threshold → verdict, map → connected
+//! regions above the pixel threshold → defects (box, area in px, area in mm² when the
+//! scenario gives a scale).
+
+use std::sync::Arc;
 
 use ort::session::SessionOutputs;
 
+use super::patchcore::PatchCoreScorer;
 use super::regions::RegionFinder;
 use super::{f32_output, FrameGeometry, HeadError};
+use crate::patchcore::Artifact;
 use crate::verdict::{Defect, Failure, Inspection};
+
+/// Where the score and map come from.
+#[derive(Debug, Clone)]
+pub enum AnomalyScoring {
+    /// An anomalib export's outputs.
+    Export {
+        score_output: String,
+        /// Bool output with the model's own decision; used when no score threshold is set.
+        label_output: Option<String>,
+        map_output: Option<String>,
+    },
+    /// A fitted PatchCore model on the scenario's backbone.
+    Fitted(Arc<Artifact>),
+}
 
 #[derive(Debug, Clone)]
 pub struct AnomalyConfig {
-    pub score_output: String,
-    /// Bool output with the model's own decision; used when no score threshold is set.
-    pub label_output: Option<String>,
-    pub map_output: Option<String>,
-    /// The threshold the score is compared with; `None` trusts `label_output` (or 0.5).
+    pub scoring: AnomalyScoring,
+    /// The threshold the (normalised) score is compared with; `None` trusts the export's
+    /// `label_output` (or 0.5).
     pub score_threshold: Option<f32>,
     pub pixel_threshold: f32,
     pub min_area_px: f32,
+    /// Frame pixel size in millimetres, for defect areas in mm².
+    pub mm_per_px: Option<f32>,
     pub max_defects: usize,
+}
+
+/// What the head saw in the last frame, for `lineside eval`: the normalised image score
+/// before clamping (ranking intact) and the normalised anomaly map.
+pub struct Evidence<'a> {
+    pub score: f32,
+    pub map: &'a [f32],
+    pub width: usize,
+    pub height: usize,
 }
 
 pub struct AnomalyHead {
     cfg: AnomalyConfig,
+    fitted: Option<PatchCoreScorer>,
     regions: RegionFinder,
+    map: Vec<f32>,
+    map_size: (usize, usize),
+    score: f32,
 }
 
 impl AnomalyHead {
     pub fn new(cfg: AnomalyConfig) -> Self {
+        let fitted = match &cfg.scoring {
+            AnomalyScoring::Fitted(a) => Some(PatchCoreScorer::new(Arc::clone(a))),
+            AnomalyScoring::Export { .. } => None,
+        };
+        let map_size = fitted.as_ref().map_or((0, 0), |f| f.map_size());
         AnomalyHead {
+            map: vec![0.0; map_size.0 * map_size.1],
+            map_size,
+            fitted,
             cfg,
             regions: RegionFinder::default(),
+            score: 0.0,
         }
     }
 
     pub fn max_defects(&self) -> usize {
         self.cfg.max_defects
+    }
+
+    pub fn evidence(&self) -> Evidence<'_> {
+        Evidence {
+            score: self.score,
+            map: &self.map,
+            width: self.map_size.0,
+            height: self.map_size.1,
+        }
     }
 
     pub fn interpret(
@@ -47,55 +104,67 @@ impl AnomalyHead {
         geometry: &FrameGeometry,
         out: &mut Inspection,
     ) -> Result<(), HeadError> {
-        let (shape, data) = f32_output(outputs, &self.cfg.score_output)?;
-        let Some(&score) = data.first() else {
-            return Err(HeadError::Shape {
-                name: self.cfg.score_output.clone(),
-                shape: shape.to_vec(),
-                expected: "expected one image score",
-            });
-        };
-        out.score = Some(score);
-        let threshold = self.cfg.score_threshold.unwrap_or(0.5);
-        let is_anomalous = match (&self.cfg.score_threshold, &self.cfg.label_output) {
-            (None, Some(label)) => model_label(outputs, label)?,
-            _ => score >= threshold,
-        };
-        if is_anomalous {
-            out.fail(Failure::AnomalyScore { score, threshold });
-        }
-        if let Some(map_name) = &self.cfg.map_output {
-            let (shape, map) = f32_output(outputs, map_name)?;
-            let (mh, mw) = match shape {
-                [.., h, w] if *h > 0 && *w > 0 => (*h as usize, *w as usize),
-                _ => {
-                    return Err(HeadError::Shape {
-                        name: map_name.clone(),
-                        shape: shape.to_vec(),
-                        expected: "expected [.., height, width]",
-                    })
+        let decided_by_label = match (&self.cfg.scoring, &mut self.fitted) {
+            (AnomalyScoring::Fitted(a), Some(scorer)) => {
+                let raw = scorer.score_outputs(outputs, &mut self.map)?;
+                let t = &a.header.thresholds;
+                self.score = t.image.apply_unclamped(raw);
+                for v in &mut self.map {
+                    *v = t.pixel.apply_unclamped(*v);
                 }
-            };
-            self.collect_regions(&map[..mh * mw], mw, mh, geometry, out);
-        }
+                None
+            }
+            (
+                AnomalyScoring::Export {
+                    score_output,
+                    label_output,
+                    map_output,
+                },
+                _,
+            ) => {
+                self.score = read_export(
+                    &mut self.map,
+                    &mut self.map_size,
+                    outputs,
+                    score_output,
+                    map_output.as_deref(),
+                )?;
+                match (self.cfg.score_threshold, label_output) {
+                    (None, Some(label)) => Some(model_label(outputs, label)?),
+                    _ => None,
+                }
+            }
+            (AnomalyScoring::Fitted(_), None) => None,
+        };
+        self.decide(decided_by_label, geometry, out);
         Ok(())
     }
 
-    fn collect_regions(
-        &mut self,
-        map: &[f32],
-        mw: usize,
-        mh: usize,
-        g: &FrameGeometry,
-        out: &mut Inspection,
-    ) {
+    fn decide(&mut self, by_label: Option<bool>, geometry: &FrameGeometry, out: &mut Inspection) {
+        let reported = self.score.clamp(0.0, 1.0);
+        out.score = Some(reported);
+        let threshold = self.cfg.score_threshold.unwrap_or(0.5);
+        if by_label.unwrap_or(self.score >= threshold) {
+            out.fail(Failure::AnomalyScore {
+                score: reported,
+                threshold,
+            });
+        }
+        if self.map_size.0 > 0 {
+            self.collect_regions(geometry, out);
+        }
+    }
+
+    fn collect_regions(&mut self, g: &FrameGeometry, out: &mut Inspection) {
+        let (mw, mh) = self.map_size;
         // Map pixels → model-input pixels → frame pixels.
         let (kx, ky) = (g.input.0 as f32 / mw as f32, g.input.1 as f32 / mh as f32);
         let t = g.transform;
         let px_area = kx * ky * t.scale.0 * t.scale.1;
+        let mm2_per_px = self.cfg.mm_per_px.map(|s| s * s);
         let (min_area, cap) = (self.cfg.min_area_px, self.cfg.max_defects);
         self.regions
-            .find(map, mw, mh, self.cfg.pixel_threshold, |r| {
+            .find(&self.map, mw, mh, self.cfg.pixel_threshold, |r| {
                 let area = r.pixels as f32 * px_area;
                 if area < min_area {
                     return;
@@ -110,10 +179,52 @@ impl AnomalyHead {
                     class: None,
                     bbox: [x0, y0, x1 - x0, y1 - y0],
                     area_px: area,
-                    score: r.max,
+                    area_mm2: mm2_per_px.map(|k| area * k),
+                    score: r.max.clamp(0.0, 1.0),
                 });
             });
     }
+}
+
+/// Copies an export's score and map into the head's buffers (the map is small, and
+/// one copy keeps a single decision path for both kinds of model).
+fn read_export(
+    map_buf: &mut Vec<f32>,
+    map_size: &mut (usize, usize),
+    outputs: &SessionOutputs<'_>,
+    score_output: &str,
+    map_output: Option<&str>,
+) -> Result<f32, HeadError> {
+    let (shape, data) = f32_output(outputs, score_output)?;
+    let Some(&score) = data.first() else {
+        return Err(HeadError::Shape {
+            name: score_output.to_string(),
+            shape: shape.to_vec(),
+            expected: "expected one image score",
+        });
+    };
+    let Some(map_name) = map_output else {
+        *map_size = (0, 0);
+        return Ok(score);
+    };
+    let (shape, map) = f32_output(outputs, map_name)?;
+    let (mh, mw) = match shape {
+        [.., h, w] if *h > 0 && *w > 0 => (*h as usize, *w as usize),
+        _ => {
+            return Err(HeadError::Shape {
+                name: map_name.to_string(),
+                shape: shape.to_vec(),
+                expected: "expected [.., height, width]",
+            })
+        }
+    };
+    if map_buf.len() != mw * mh {
+        // Once, on the first frame: export map sizes are only known from the outputs.
+        map_buf.resize(mw * mh, 0.0);
+    }
+    map_buf.copy_from_slice(&map[..mw * mh]);
+    *map_size = (mw, mh);
+    Ok(score)
 }
 
 fn model_label(outputs: &SessionOutputs<'_>, name: &str) -> Result<bool, HeadError> {

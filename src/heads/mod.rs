@@ -3,6 +3,7 @@
 
 pub mod anomaly;
 pub mod classify;
+pub mod patchcore;
 mod regions;
 
 use ort::session::SessionOutputs;
@@ -10,8 +11,9 @@ use ort::session::SessionOutputs;
 use crate::preprocess::Transform;
 use crate::verdict::Inspection;
 
-pub use anomaly::{AnomalyConfig, AnomalyHead};
+pub use anomaly::{AnomalyConfig, AnomalyHead, AnomalyScoring, Evidence};
 pub use classify::{ClassifyConfig, ClassifyHead};
+pub use patchcore::PatchCoreScorer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HeadError {
@@ -37,7 +39,7 @@ pub struct FrameGeometry {
 
 pub enum Head {
     Classify(ClassifyHead),
-    Anomaly(AnomalyHead),
+    Anomaly(Box<AnomalyHead>),
 }
 
 impl Head {
@@ -51,6 +53,14 @@ impl Head {
         match self {
             Head::Classify(h) => h.interpret(outputs, out),
             Head::Anomaly(h) => h.interpret(outputs, geometry, out),
+        }
+    }
+
+    /// The anomaly head's view of the last frame (`None` for other heads).
+    pub fn anomaly_evidence(&self) -> Option<Evidence<'_>> {
+        match self {
+            Head::Anomaly(h) => Some(h.evidence()),
+            Head::Classify(_) => None,
         }
     }
 

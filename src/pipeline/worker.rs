@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::config::{HeadPlan, ScenarioPlan};
 use crate::engine::{EngineError, InferenceSession, SessionOptions};
 use crate::frame::FrameLayout;
-use crate::heads::{AnomalyHead, ClassifyHead, FrameGeometry, Head, HeadError};
+use crate::heads::{AnomalyHead, ClassifyHead, Evidence, FrameGeometry, Head, HeadError};
 use crate::preprocess::{PreprocessError, Preprocessor};
 use crate::verdict::Inspection;
 
@@ -45,7 +45,7 @@ impl Worker {
         )?;
         let head = match &plan.head {
             HeadPlan::Classify(c) => Head::Classify(ClassifyHead::new(c.clone())),
-            HeadPlan::Anomaly(c) => Head::Anomaly(AnomalyHead::new(c.clone())),
+            HeadPlan::Anomaly(c) => Head::Anomaly(Box::new(AnomalyHead::new(c.clone()))),
         };
         Ok(Worker {
             preprocessor: Preprocessor::new(spec),
@@ -57,6 +57,11 @@ impl Worker {
     /// An [`Inspection`] with the capacity this worker's head needs.
     pub fn new_inspection(&self) -> Inspection {
         self.head.inspection()
+    }
+
+    /// The anomaly head's score and map for the last frame (`lineside eval` reads them).
+    pub fn anomaly_evidence(&self) -> Option<Evidence<'_>> {
+        self.head.anomaly_evidence()
     }
 
     pub fn session(&self) -> &InferenceSession {

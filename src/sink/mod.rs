@@ -5,7 +5,7 @@ mod record;
 mod summary;
 
 pub use defect_log::DefectLog;
-pub use record::{Record, RecordContext};
+pub use record::{rfc3339, Record, RecordContext};
 pub use summary::{RunStats, Summary};
 
 use crate::pipeline::Outcome;

@@ -80,6 +80,9 @@ pub struct DefectRecord {
     #[serde(rename = "box")]
     pub bbox: [f32; 4],
     pub area_px: f32,
+    /// Present when the scenario sets `[rules] mm_per_px`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub area_mm2: Option<f32>,
     pub score: f32,
 }
 
@@ -168,6 +171,7 @@ impl<'a> Record<'a> {
                             .map_or_else(|| "anomaly".to_string(), |c| ctx.label(c)),
                         bbox: d.bbox.map(|v| (v * 10.0).round() / 10.0),
                         area_px: d.area_px.round(),
+                        area_mm2: d.area_mm2.map(|a| (a * 100.0).round() / 100.0),
                         score: d.score,
                     })
                     .collect();

@@ -1,0 +1,224 @@
+//! Nearest-neighbour distance from each query patch to a memory bank.
+//!
+//! Layout: the bank is row-major `[rows, dim]` f32 with each row's squared norm kept
+//! beside it. A block of queries against a block of bank rows is one small matrix
+//! product (`matrixmultiply::sgemm`, which picks AVX2/FMA or NEON kernels at run time),
+//! then `|q|² + |b|² - 2 q·b` is minimised along the row. Blocks are sized so the partial
+//! product stays in L2; rayon spreads query blocks over cores. The scratch is allocated
+//! once per query count and reused frame after frame.
+
+use rayon::prelude::*;
+
+/// Queries per block (one rayon task).
+const QB: usize = 32;
+/// Bank rows per block.
+const MB: usize = 512;
+
+/// The PatchCore memory bank.
+#[derive(Debug, Clone)]
+pub struct MemoryBank {
+    rows: usize,
+    dim: usize,
+    data: Vec<f32>,
+    norms: Vec<f32>,
+}
+
+impl MemoryBank {
+    /// `data` is row-major `[rows, dim]`.
+    pub fn new(data: Vec<f32>, dim: usize) -> Self {
+        let rows = data.len().checked_div(dim).unwrap_or(0);
+        let norms = data.chunks_exact(dim.max(1)).map(sq_norm).collect();
+        MemoryBank {
+            rows,
+            dim,
+            data,
+            norms,
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// For each query (row-major `[n, dim]`), the Euclidean distance to its nearest bank row.
+    pub fn nearest(&self, queries: &[f32], out: &mut [f32], scratch: &mut NnScratch) {
+        let d = self.dim;
+        let n = out.len();
+        debug_assert_eq!(queries.len(), n * d);
+        scratch.ensure(n);
+        queries
+            .par_chunks(QB * d)
+            .zip(out.par_chunks_mut(QB))
+            .zip(scratch.blocks.par_chunks_mut(QB * MB))
+            .for_each(|((q, o), s)| self.nearest_block(q, o, s));
+    }
+
+    fn nearest_block(&self, q: &[f32], out: &mut [f32], scratch: &mut [f32]) {
+        let d = self.dim;
+        let nq = out.len();
+        out.fill(f32::INFINITY);
+        let mut start = 0;
+        while start < self.rows {
+            let mb = MB.min(self.rows - start);
+            let bank = &self.data[start * d..(start + mb) * d];
+            let c = &mut scratch[..nq * mb];
+            // C[nq, mb] = Q[nq, d] · B[mb, d]^T
+            // SAFETY: the pointers cover nq*d, mb*d and nq*mb floats with the given strides.
+            unsafe {
+                matrixmultiply::sgemm(
+                    nq,
+                    d,
+                    mb,
+                    1.0,
+                    q.as_ptr(),
+                    d as isize,
+                    1,
+                    bank.as_ptr(),
+                    1,
+                    d as isize,
+                    0.0,
+                    c.as_mut_ptr(),
+                    mb as isize,
+                    1,
+                );
+            }
+            let norms = &self.norms[start..start + mb];
+            for (i, best) in out.iter_mut().enumerate() {
+                *best = best.min(min_partial(&c[i * mb..(i + 1) * mb], norms));
+            }
+            start += mb;
+        }
+        for (i, best) in out.iter_mut().enumerate() {
+            let qn = sq_norm(&q[i * d..(i + 1) * d]);
+            *best = (*best + qn).max(0.0).sqrt();
+        }
+    }
+
+    /// The same distances by direct subtraction, for tests and benches.
+    pub fn nearest_brute_force(&self, queries: &[f32], out: &mut [f32]) {
+        let d = self.dim;
+        for (o, q) in out.iter_mut().zip(queries.chunks_exact(d)) {
+            let mut best = f32::INFINITY;
+            for b in self.data.chunks_exact(d) {
+                best = best.min(sq_dist(q, b));
+            }
+            *o = best.sqrt();
+        }
+    }
+}
+
+/// Partial products for every query block; grows only when more queries arrive.
+#[derive(Default)]
+pub struct NnScratch {
+    blocks: Vec<f32>,
+}
+
+impl NnScratch {
+    pub fn ensure(&mut self, queries: usize) {
+        let need = queries.div_ceil(QB) * QB * MB;
+        if self.blocks.len() < need {
+            self.blocks.resize(need, 0.0);
+        }
+    }
+}
+
+/// Lanes of the hand-unrolled reductions below: independent accumulators let the
+/// compiler keep them in one vector register (a plain `.sum()` must add in order and
+/// stays scalar).
+const LANES: usize = 8;
+
+pub fn sq_norm(v: &[f32]) -> f32 {
+    sq_dist_impl(v, None)
+}
+
+pub fn sq_dist(a: &[f32], b: &[f32]) -> f32 {
+    sq_dist_impl(a, Some(b))
+}
+
+#[inline(always)]
+fn sq_dist_impl(a: &[f32], b: Option<&[f32]>) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let n = a.len() / LANES * LANES;
+    match b {
+        Some(b) => {
+            for (ca, cb) in a[..n].chunks_exact(LANES).zip(b[..n].chunks_exact(LANES)) {
+                for l in 0..LANES {
+                    let d = ca[l] - cb[l];
+                    acc[l] += d * d;
+                }
+            }
+            let tail: f32 = a[n..]
+                .iter()
+                .zip(&b[n..])
+                .map(|(x, y)| (x - y) * (x - y))
+                .sum();
+            acc.iter().sum::<f32>() + tail
+        }
+        None => {
+            for ca in a[..n].chunks_exact(LANES) {
+                for l in 0..LANES {
+                    acc[l] += ca[l] * ca[l];
+                }
+            }
+            acc.iter().sum::<f32>() + a[n..].iter().map(|x| x * x).sum::<f32>()
+        }
+    }
+}
+
+/// min over j of `norms[j] - 2 * dots[j]`.
+#[inline(always)]
+fn min_partial(dots: &[f32], norms: &[f32]) -> f32 {
+    let mut acc = [f32::INFINITY; LANES];
+    let n = dots.len() / LANES * LANES;
+    for (cd, cn) in dots[..n]
+        .chunks_exact(LANES)
+        .zip(norms[..n].chunks_exact(LANES))
+    {
+        for l in 0..LANES {
+            let v = cn[l] - 2.0 * cd[l];
+            acc[l] = if v < acc[l] { v } else { acc[l] };
+        }
+    }
+    let mut m = acc.iter().copied().fold(f32::INFINITY, f32::min);
+    for (d, bn) in dots[n..].iter().zip(&norms[n..]) {
+        m = m.min(bn - 2.0 * d);
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::patchcore::SplitMix64;
+
+    fn random(n: usize, rng: &mut SplitMix64) -> Vec<f32> {
+        (0..n).map(|_| rng.normal() as f32).collect()
+    }
+
+    #[test]
+    fn blocked_search_equals_brute_force() {
+        let mut rng = SplitMix64::new(7);
+        // Sizes that are not multiples of the block sizes, and a dimension like ours.
+        let (rows, dim, nq) = (1337, 152, 101);
+        let bank = MemoryBank::new(random(rows * dim, &mut rng), dim);
+        let mut queries = random(nq * dim, &mut rng);
+        // One query equal to a bank row: distance 0.
+        queries[..dim].copy_from_slice(&bank.data()[500 * dim..501 * dim]);
+        let mut fast = vec![0.0; nq];
+        let mut slow = vec![0.0; nq];
+        bank.nearest(&queries, &mut fast, &mut NnScratch::default());
+        bank.nearest_brute_force(&queries, &mut slow);
+        for (f, s) in fast.iter().zip(&slow) {
+            assert!((f - s).abs() <= 1e-3 * s.max(1.0), "{f} vs {s}");
+        }
+        assert!(fast[0] < 1e-2, "exact match should be ~0, got {}", fast[0]);
+    }
+}

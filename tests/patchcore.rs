@@ -1,0 +1,281 @@
+//! PatchCore fitted on the box, end to end with the real backbone and ONNX Runtime:
+//! fit → run through the same anomaly head as an anomalib export → same defect-log schema;
+//! and the quality metrics against scikit-learn / anomalib reference values.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use lineside::config;
+use lineside::eval::metrics::{aupro, auroc, label_regions};
+use lineside::fit::{fit, FitError, FitOptions};
+use lineside::runner::{run_scenarios, RunOptions};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A woven-looking good texture with per-image jitter; `defect` paints a dark blob.
+fn texture(seed: u32, defect: bool) -> image::RgbImage {
+    let mut s = seed.wrapping_mul(2654435761).wrapping_add(12345);
+    let mut rnd = move || {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        (s % 1000) as f32 / 1000.0
+    };
+    let (px, py) = (rnd() * 8.0, rnd() * 8.0);
+    image::RgbImage::from_fn(96, 96, |x, y| {
+        let u = ((x as f32 + px) / 8.0 * std::f32::consts::TAU).cos();
+        let v = ((y as f32 + py) / 8.0 * std::f32::consts::TAU).cos();
+        let mut g = 0.5 + 0.2 * u * v + 0.05 * (rnd() - 0.5);
+        let (dx, dy) = (x as f32 - 48.0, y as f32 - 40.0);
+        if defect && dx * dx + dy * dy < 100.0 {
+            g = 0.02;
+        }
+        let b = (g.clamp(0.0, 1.0) * 255.0) as u8;
+        image::Rgb([b / 2, b, b])
+    })
+}
+
+fn write_dir(dir: &Path, n: u32, defect: bool, offset: u32) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..n {
+        texture(i + offset, defect)
+            .save(dir.join(format!("{i:03}.png")))
+            .unwrap();
+    }
+}
+
+fn fitted_scenario(dir: &Path, min_images: usize) -> PathBuf {
+    let backbone = root().join("models/efficientnet-lite0/efficientnet_lite0_features.onnx");
+    let text = format!(
+        r#"
+[scenario]
+id = "fitted-test"
+[source]
+kind = "images"
+path = "parts"
+[model]
+path = "{}"
+[preprocess]
+size = [96, 96]
+scale = 0.00392156862745098
+mean = 0.498
+std = 0.502
+[head]
+kind = "patchcore"
+artifact = "fitted/part.lspc"
+[fit]
+train = "good"
+holdout = 0.25
+coreset_ratio = 0.25
+projection_dim = 32
+min_images = {min_images}
+[rules]
+mm_per_px = 0.5
+[output]
+dir = "out"
+"#,
+        backbone.display()
+    );
+    let path = dir.join("scenario.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn log_keys(path: &Path) -> (BTreeSet<String>, BTreeSet<String>, usize) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let (mut rec, mut def, mut n_def) = (BTreeSet::new(), BTreeSet::new(), 0);
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        rec.extend(v.as_object().unwrap().keys().cloned());
+        for d in v["defects"].as_array().unwrap() {
+            n_def += 1;
+            def.extend(d.as_object().unwrap().keys().cloned());
+        }
+    }
+    (rec, def, n_def)
+}
+
+#[test]
+fn fitted_and_anomalib_models_share_the_head_and_the_defect_log_schema() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_dir(&dir.join("good"), 12, false, 0);
+    write_dir(&dir.join("parts"), 2, false, 100);
+    image::RgbImage::from(texture(200, true))
+        .save(dir.join("parts/bad.png"))
+        .unwrap();
+    let scenario = fitted_scenario(dir, 10);
+    let plan = config::fit_plan(&scenario).unwrap_or_else(|d| panic!("{d:?}"));
+    let report = fit(
+        &plan,
+        &FitOptions {
+            progress: false,
+            threads: 2,
+        },
+    )
+    .unwrap();
+    assert_eq!((report.train_images, report.holdout_images), (9, 3));
+    assert_eq!(report.patches, 9 * 12 * 12);
+    assert_eq!(
+        report.bank_rows,
+        (report.patches as f64 * 0.25).round() as usize
+    );
+
+    // The anomalib fixture, as a scenario, next to the fitted one.
+    let fixture = root().join("models/fixtures/anomalib_patchcore");
+    let anomalib = dir.join("anomalib.toml");
+    std::fs::write(
+        &anomalib,
+        format!(
+            "[scenario]\nid = \"anomalib-test\"\n[source]\nkind = \"images\"\npath = \"{}\"\n\
+             [model]\npath = \"{}\"\n[head]\nkind = \"anomaly\"\n[rules]\nmm_per_px = 0.5\n[output]\ndir = \"out-anomalib\"\n",
+            fixture.join("samples").display(),
+            fixture.join("model.onnx").display()
+        ),
+    )
+    .unwrap();
+    let plans = vec![
+        config::check(&scenario).unwrap_or_else(|d| panic!("{d:?}")),
+        config::check(&anomalib).unwrap_or_else(|d| panic!("{d:?}")),
+    ];
+    for p in &plans {
+        assert!(
+            matches!(p.head, config::HeadPlan::Anomaly(_)),
+            "both kinds run through the anomaly head"
+        );
+    }
+    let results = run_scenarios(
+        &plans,
+        &RunOptions {
+            progress: false,
+            stop: Arc::new(AtomicBool::new(false)),
+            cores: 2,
+        },
+    );
+    let mut logs = Vec::new();
+    for r in results {
+        let s = r.unwrap();
+        logs.push(PathBuf::from(s.defect_log));
+    }
+    let fitted_log = std::fs::read_to_string(&logs[0]).unwrap();
+    let records: Vec<serde_json::Value> = fitted_log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let bad = records
+        .iter()
+        .find(|r| r["item"].as_str().is_some_and(|i| i.contains("bad")))
+        .unwrap();
+    assert_eq!(bad["verdict"], "NG", "the dark blob is found: {bad}");
+    assert_eq!(bad["model"]["id"], "part", "logs name the fitted artifact");
+    let d = &bad["defects"][0];
+    let area = d["area_px"].as_f64().unwrap();
+    assert!(
+        (d["area_mm2"].as_f64().unwrap() - area * 0.25).abs() < 0.02 * area,
+        "{d}"
+    );
+    // Same record and defect keys for both kinds of model.
+    let (rec_a, def_a, n_a) = log_keys(&logs[0]);
+    let (rec_b, def_b, n_b) = log_keys(&logs[1]);
+    assert_eq!(rec_a, rec_b);
+    assert!(n_a > 0 && n_b > 0, "both logs list defects");
+    assert_eq!(def_a, def_b);
+}
+
+#[test]
+fn fit_says_when_there_are_too_few_images() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_dir(&tmp.path().join("good"), 3, false, 0);
+    let plan = config::fit_plan(&fitted_scenario(tmp.path(), 10)).unwrap();
+    let err = fit(
+        &plan,
+        &FitOptions {
+            progress: false,
+            threads: 1,
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        FitError::TooFewImages {
+            found: 3,
+            need: 10,
+            ..
+        }
+    ));
+    assert!(err.to_string().contains("Fix:"));
+}
+
+#[test]
+fn a_patchcore_scenario_without_its_artifact_says_how_to_make_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_dir(&tmp.path().join("parts"), 1, false, 0);
+    let diags = config::check(&fitted_scenario(tmp.path(), 10)).unwrap_err();
+    let text = format!("{diags:?}");
+    assert!(text.contains("lineside fit"), "{text}");
+}
+
+#[test]
+fn metrics_match_sklearn_and_anomalib_reference_values() {
+    let text =
+        std::fs::read_to_string(root().join("tests/fixtures/metrics_reference.json")).unwrap();
+    let r: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let f32s = |v: &serde_json::Value| -> Vec<f32> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect()
+    };
+    let scores = f32s(&r["image"]["scores"]);
+    let labels: Vec<bool> = r["image"]["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_bool().unwrap())
+        .collect();
+    let a = auroc(&scores, &labels).unwrap();
+    assert!((a - r["image"]["sklearn_roc_auc"].as_f64().unwrap()).abs() < 1e-9);
+
+    let maps = f32s(&r["pixel"]["maps"]);
+    let masks: Vec<bool> = r["pixel"]["masks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap() != 0)
+        .collect();
+    let a = auroc(&maps, &masks).unwrap();
+    assert!((a - r["pixel"]["sklearn_roc_auc"].as_f64().unwrap()).abs() < 1e-9);
+
+    let shape: Vec<usize> = r["pixel"]["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as usize)
+        .collect();
+    let (b, h, w) = (shape[0], shape[1], shape[2]);
+    let mut regions = vec![0u32; b * h * w];
+    let mut next = 1;
+    for i in 0..b {
+        next = label_regions(
+            &masks[i * h * w..(i + 1) * h * w],
+            w,
+            h,
+            next,
+            &mut regions[i * h * w..(i + 1) * h * w],
+        );
+    }
+    for (limit, expected) in r["aupro"].as_object().unwrap() {
+        let limit: f64 = limit.parse().unwrap();
+        let got = aupro(&maps, &regions, limit).unwrap();
+        // anomalib computes in float32.
+        assert!(
+            (got - expected.as_f64().unwrap()).abs() < 1e-5,
+            "AUPRO@{limit}: {got} vs anomalib {expected}"
+        );
+    }
+}
