@@ -18,6 +18,22 @@ fn clamp_u8(v: i32) -> u8 {
     v.clamp(0, 255) as u8
 }
 
+/// Chroma terms shared by the two pixels of a 4:2:x pair.
+#[inline(always)]
+fn chroma(u: u8, v: u8) -> (i32, i32, i32) {
+    let uu = i32::from(u) - 128;
+    let vv = i32::from(v) - 128;
+    (HALF + CVR * vv, HALF + CVG * vv + CUG * uu, HALF + CUB * uu)
+}
+
+#[inline(always)]
+fn luma_rgb(y: u8, (ruv, guv, buv): (i32, i32, i32), out: &mut [u8]) {
+    let yy = (i32::from(y) - 16).max(0) * CY;
+    out[0] = clamp_u8((yy + ruv) >> SHIFT);
+    out[1] = clamp_u8((yy + guv) >> SHIFT);
+    out[2] = clamp_u8((yy + buv) >> SHIFT);
+}
+
 #[inline(always)]
 fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
     let yy = (i32::from(y) - 16).max(0) * CY;
@@ -81,6 +97,38 @@ pub fn convert_row(
         (PixelFormat::Y16, _) => {
             for (o, p) in out.iter_mut().zip(row[x0 * 2..].chunks_exact(2)) {
                 *o = p[1];
+            }
+        }
+        // Fast path: whole pixel pairs, chroma computed once per pair.
+        (PixelFormat::Yuyv | PixelFormat::Uyvy, 3)
+            if x0.is_multiple_of(2) && w.is_multiple_of(2) =>
+        {
+            let (y0, u, y1, v) = if layout.format == PixelFormat::Yuyv {
+                (0, 1, 2, 3)
+            } else {
+                (1, 0, 3, 2)
+            };
+            for (pair, o) in row[x0 * 2..(x0 + w) * 2]
+                .chunks_exact(4)
+                .zip(out.chunks_exact_mut(6))
+            {
+                let c = chroma(pair[u], pair[v]);
+                luma_rgb(pair[y0], c, &mut o[..3]);
+                luma_rgb(pair[y1], c, &mut o[3..]);
+            }
+        }
+        (PixelFormat::Nv12, 3) if x0.is_multiple_of(2) && w.is_multiple_of(2) => {
+            let uv_plane = layout.stride * layout.height as usize;
+            let uv = &bytes[uv_plane + (y / 2) * layout.stride + x0..][..w];
+            let luma = &row[x0..x0 + w];
+            for ((l, c), o) in luma
+                .chunks_exact(2)
+                .zip(uv.chunks_exact(2))
+                .zip(out.chunks_exact_mut(6))
+            {
+                let c = chroma(c[0], c[1]);
+                luma_rgb(l[0], c, &mut o[..3]);
+                luma_rgb(l[1], c, &mut o[3..]);
             }
         }
         (PixelFormat::Yuyv | PixelFormat::Uyvy, _) => {

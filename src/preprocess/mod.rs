@@ -153,6 +153,8 @@ pub struct Preprocessor {
     row: Vec<u8>,
     horizontal: Vec<f32>,
     acc: Vec<f32>,
+    /// One source row as three f32 planes, zero-padded by the tap count.
+    planes: [Vec<f32>; 3],
 }
 
 impl Preprocessor {
@@ -173,6 +175,7 @@ impl Preprocessor {
             row: Vec::new(),
             horizontal: Vec::new(),
             acc: Vec::new(),
+            planes: Default::default(),
         }
     }
 
@@ -220,7 +223,10 @@ impl Preprocessor {
             }
             convert_row(bytes, layout, sy, x_lo, ch, row);
             let h_row = &mut self.horizontal[(sy - y_lo) * dst_w * ch..][..dst_w * ch];
-            if ch == 3 {
+            if ch == 3 && plan.x.taps >= 8 {
+                deinterleave(row, &mut self.planes);
+                horizontal_planar(&plan.x, &self.planes, x_lo, round, h_row);
+            } else if ch == 3 {
                 horizontal_rgb(&plan.x, row, x_lo, round, h_row);
             } else {
                 horizontal_grey(&plan.x, row, x_lo, round, h_row);
@@ -350,6 +356,10 @@ impl Preprocessor {
         self.horizontal
             .resize((src_y.1 - src_y.0) * dst.width as usize * ch, 0.0);
         self.acc.resize(dst.width as usize, 0.0);
+        for p in &mut self.planes {
+            p.clear();
+            p.resize(src_x.1 - src_x.0 + x.taps, 0.0);
+        }
         let mut rows_needed = vec![false; src_y.1 - src_y.0];
         for i in 0..dst.height as usize {
             let (start, w) = y.taps_of(i);
@@ -384,7 +394,9 @@ impl Preprocessor {
 #[inline(always)]
 fn finish_tap(acc: f32, round: bool) -> f32 {
     if round {
-        (acc + 0.5).floor().clamp(0.0, 255.0)
+        // Round half up to 0..=255. Truncating a non-negative float is floor, without
+        // the libm call `floor()` becomes on baseline x86-64.
+        ((acc + 0.5).clamp(0.0, 255.0) as u32) as f32
     } else {
         acc
     }
@@ -407,6 +419,48 @@ fn horizontal_rgb(x: &Axis, row: &[u8], x_lo: usize, round: bool, out: &mut [f32
         r_out[dx] = finish_tap(r, round);
         g_out[dx] = finish_tap(g, round);
         b_out[dx] = finish_tap(b, round);
+    }
+}
+
+/// Splits an interleaved RGB row into the first `len` floats of three planes.
+fn deinterleave(row: &[u8], planes: &mut [Vec<f32>; 3]) {
+    let [r, g, b] = planes;
+    for (((p, r), g), b) in row
+        .chunks_exact(3)
+        .zip(r.iter_mut())
+        .zip(g.iter_mut())
+        .zip(b.iter_mut())
+    {
+        *r = f32::from(p[0]);
+        *g = f32::from(p[1]);
+        *b = f32::from(p[2]);
+    }
+}
+
+/// Dot product over whole chunks of 8 (`w.len()` is a multiple of 8).
+#[inline(always)]
+fn dot8(w: &[f32], x: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    for (wc, xc) in w.chunks_exact(8).zip(x.chunks_exact(8)) {
+        for i in 0..8 {
+            acc[i] += wc[i] * xc[i];
+        }
+    }
+    acc.iter().sum()
+}
+
+/// Horizontal pass for wide kernels (large downscales): every output reads `taps`
+/// consecutive floats of each plane; zero weights and zero padding cover the tail.
+fn horizontal_planar(x: &Axis, planes: &[Vec<f32>; 3], x_lo: usize, round: bool, out: &mut [f32]) {
+    let dst_w = out.len() / 3;
+    let taps = x.taps;
+    for (c, plane) in planes.iter().enumerate() {
+        let o = &mut out[c * dst_w..(c + 1) * dst_w];
+        for (dx, v) in o.iter_mut().enumerate() {
+            let start = x.start[dx] - x_lo;
+            let w = &x.weights[dx * taps..(dx + 1) * taps];
+            *v = finish_tap(dot8(w, &plane[start..start + taps]), round);
+        }
     }
 }
 
