@@ -115,11 +115,28 @@ impl ScenarioFile {
 
     /// Resolves a path written in the file against the file's folder.
     pub fn resolve(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() {
+        let joined = if p.is_absolute() {
             p.to_path_buf()
         } else {
             self.dir.join(p)
+        };
+        // Drop `.` and `a/..` so logs and messages show plain paths.
+        let mut out = PathBuf::new();
+        for c in joined.components() {
+            match c {
+                std::path::Component::CurDir => {}
+                std::path::Component::ParentDir
+                    if matches!(
+                        out.components().next_back(),
+                        Some(std::path::Component::Normal(_))
+                    ) =>
+                {
+                    out.pop();
+                }
+                other => out.push(other),
+            }
         }
+        out
     }
 
     /// A finding about `key` (dotted path), located at the key's line when it is present
