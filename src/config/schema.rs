@@ -151,6 +151,9 @@ pub enum HeadKind {
     /// A PatchCore model fitted on the box with `lineside fit`: `[model] path` is the
     /// backbone, `[head] artifact` the fitted memory bank.
     Patchcore,
+    /// Text detection + recognition (PP-OCR): `[model]` is the text detector,
+    /// `recognizer` the recognition model.
+    Ocr,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -174,6 +177,16 @@ pub struct HeadSection {
     pub top_k: Option<usize>,
     /// patchcore: the fitted model file `lineside fit` writes (relative to this file).
     pub artifact: Option<PathBuf>,
+    /// ocr: the text recognition model (PP-OCR rec, CTC), relative to this file.
+    pub recognizer: Option<PathBuf>,
+    /// ocr: probability above which a detector map pixel is text (default 0.3).
+    pub det_threshold: Option<f32>,
+    /// ocr: mean probability a text box needs (default 0.5).
+    pub box_threshold: Option<f32>,
+    /// ocr: how far text boxes grow, area x ratio / perimeter (default 1.6).
+    pub unclip_ratio: Option<f32>,
+    /// ocr: lines read with a lower confidence are dropped (default 0.5).
+    pub text_score: Option<f32>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -50,6 +50,9 @@ pub struct Record<'a> {
     pub defects: Vec<DefectRecord>,
     #[serde(skip_serializing_if = "is_zero")]
     pub defects_not_listed: usize,
+    /// OCR heads: the lines read, in reading order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub texts: Vec<TextRecord>,
     pub model: ModelRef<'a>,
     pub latency_ms: Option<LatencyMs>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -84,6 +87,17 @@ pub struct DefectRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub area_mm2: Option<f32>,
     pub score: f32,
+}
+
+#[derive(Serialize)]
+pub struct TextRecord {
+    pub text: String,
+    pub score: f32,
+    /// x, y, width, height in frame pixels.
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+    /// Corners (top-left, top-right, bottom-right, bottom-left) in frame pixels.
+    pub quad: [[f32; 2]; 4],
 }
 
 #[derive(Serialize)]
@@ -129,6 +143,7 @@ impl<'a> Record<'a> {
             classes: Vec::new(),
             defects: Vec::new(),
             defects_not_listed: 0,
+            texts: Vec::new(),
             model: ModelRef {
                 id: &ctx.model_id,
                 sha256: &ctx.model_sha256,
@@ -176,6 +191,16 @@ impl<'a> Record<'a> {
                     })
                     .collect();
                 r.defects_not_listed = ins.defects_truncated;
+                r.texts = ins
+                    .texts
+                    .iter()
+                    .map(|t| TextRecord {
+                        text: t.text.clone(),
+                        score: t.score,
+                        bbox: t.bbox,
+                        quad: t.quad,
+                    })
+                    .collect();
                 r.latency_ms = Some(LatencyMs {
                     preprocess: ms(times.preprocess),
                     infer: ms(times.infer),
