@@ -30,6 +30,12 @@ pub enum Failure {
     LowScore { score: f32, min: f32 },
     /// The anomaly score reached the threshold.
     AnomalyScore { score: f32, threshold: f32 },
+    /// Text rule `rule` (index into `[[rules.text]]`): no line has the literal/pattern.
+    TextMissing { rule: u16 },
+    /// Date rule `rule`: no date in its format was read.
+    DateMissing { rule: u16 },
+    /// Date rule `rule`: the date read is `days` from today, outside the allowed window.
+    DateOutOfRange { rule: u16, days: i32 },
 }
 
 /// A class and its score.

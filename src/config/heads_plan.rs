@@ -7,6 +7,7 @@ use super::diagnostic::Diagnostic;
 use super::file::ScenarioFile;
 use super::schema::HeadKind;
 use crate::engine::ModelInfo;
+use crate::heads::text_rules::{DateFormat, TextCheck, TextRule};
 use crate::heads::OcrConfig;
 use crate::preprocess::{ColorOrder, Interpolation, PreprocessSpec};
 
@@ -14,6 +15,14 @@ use crate::preprocess::{ColorOrder, Interpolation, PreprocessSpec};
 pub(crate) fn check_head_keys(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) {
     let h = &f.head;
     if f.head.kind != HeadKind::Ocr {
+        for (key, set) in [
+            ("rules.text", f.rules.text.is_some()),
+            ("rules.today", f.rules.today.is_some()),
+        ] {
+            if set {
+                errs.push(f.diag(key, "applies to head kind \"ocr\" only"));
+            }
+        }
         for (key, set) in [
             ("head.recognizer", h.recognizer.is_some()),
             ("head.det_threshold", h.det_threshold.is_some()),
@@ -134,6 +143,20 @@ pub(crate) fn ocr_plan(
             "must be a number >= 0 (PP-OCR uses 1.5 to 2.0)",
         ));
     }
+    let text_rules = text_rules(f, errs);
+    let today = f.rules.today.as_ref().and_then(|t| {
+        let parsed = DateFormat::parse("%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.find_all(t.trim()).first().copied())
+            .filter(|_| t.trim().len() == 10);
+        if parsed.is_none() {
+            errs.push(f.diag(
+                "rules.today",
+                format!("`{t}` is not a date: write it as \"YYYY-MM-DD\" (or leave it out to use the date at run time)"),
+            ));
+        }
+        parsed
+    });
     let (Some(det_output), Some(recognizer), Some(characters)) =
         (det_output, recognizer, characters)
     else {
@@ -155,7 +178,114 @@ pub(crate) fn ocr_plan(
         rec_min_width: 320,
         rec_batch: 6,
         intra_threads: 1,
+        text_rules: text_rules.into(),
+        today,
     })
+}
+
+fn text_rules(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> Vec<TextRule> {
+    let mut out = Vec::new();
+    for (i, r) in f.rules.text.iter().flatten().enumerate() {
+        let key = |k: &str| format!("rules.text[{i}].{k}");
+        let given = [
+            r.literal.is_some(),
+            r.pattern.is_some(),
+            r.date_format.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if given != 1 {
+            errs.push(f.diag(
+                &format!("rules.text[{i}]"),
+                format!("text rule #{} needs exactly one of `literal`, `pattern` or `date_format` ({given} given)", i + 1),
+            ));
+            continue;
+        }
+        if r.date_format.is_none() && (r.min_days.is_some() || r.max_days.is_some()) {
+            errs.push(f.diag(
+                &key("min_days"),
+                "`min_days`/`max_days` apply to `date_format` rules only",
+            ));
+        }
+        let check = if let Some(lit) = &r.literal {
+            if lit.trim().is_empty() {
+                errs.push(f.diag(&key("literal"), "is empty"));
+                continue;
+            }
+            TextCheck::Literal(lit.clone())
+        } else if let Some(p) = &r.pattern {
+            match regex::Regex::new(p) {
+                Ok(re) => TextCheck::Pattern(re),
+                Err(e) => {
+                    errs.push(f.diag(
+                        &key("pattern"),
+                        format!("is not a valid regular expression: {e}"),
+                    ));
+                    continue;
+                }
+            }
+        } else {
+            let fmt = r.date_format.as_deref().unwrap_or_default();
+            let format = match DateFormat::parse(fmt) {
+                Ok(d) => d,
+                Err(e) => {
+                    errs.push(f.diag(&key("date_format"), format!("`{fmt}`: {e}")));
+                    continue;
+                }
+            };
+            let min_days = r.min_days.unwrap_or(0);
+            let max_days = r.max_days.unwrap_or(min_days);
+            if max_days < min_days {
+                errs.push(f.diag(
+                    &key("max_days"),
+                    format!("is {max_days}, below min_days {min_days}"),
+                ));
+                continue;
+            }
+            TextCheck::Date {
+                format,
+                min_days,
+                max_days,
+            }
+        };
+        out.push(TextRule {
+            name: r.name.clone().unwrap_or_else(|| format!("text[{i}]")),
+            check,
+            ignore_spaces: r.ignore_spaces.unwrap_or(true),
+        });
+    }
+    if out.len() > usize::from(u16::MAX) {
+        errs.push(f.diag("rules.text", "too many text rules"));
+    }
+    out
+}
+
+impl super::ScenarioPlan {
+    /// What each text rule checks, by index, for the defect log.
+    pub fn text_rule_descriptions(&self) -> Vec<(String, String)> {
+        let super::HeadPlan::Ocr(c) = &self.head else {
+            return Vec::new();
+        };
+        c.text_rules
+            .iter()
+            .map(|r| {
+                let what = match &r.check {
+                    TextCheck::Literal(l) => format!("text containing {l:?}"),
+                    TextCheck::Pattern(p) => format!("text matching /{}/", p.as_str()),
+                    TextCheck::Date {
+                        format,
+                        min_days,
+                        max_days,
+                    } => format!(
+                        "a date \"{}\" {min_days}..={max_days} days from today",
+                        format.source
+                    ),
+                };
+                (r.name.clone(), what)
+            })
+            .collect()
+    }
 }
 
 /// The CTC classes of a PP-OCR recogniser: blank, the `character` metadata lines, space.

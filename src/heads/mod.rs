@@ -6,6 +6,7 @@ pub mod classify;
 pub mod ocr;
 pub mod patchcore;
 mod regions;
+pub mod text_rules;
 
 use ort::session::SessionOutputs;
 

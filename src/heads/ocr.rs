@@ -22,6 +22,7 @@ use std::sync::Arc;
 use ort::session::Session;
 use ort::value::TensorRef;
 
+use super::text_rules::{self, TextRule};
 use super::{f32_output, FrameGeometry, HeadError};
 use crate::engine::{open_session, EngineError, ModelInfo};
 use crate::frame::{FrameLayout, PixelFormat};
@@ -54,6 +55,10 @@ pub struct OcrConfig {
     /// Crops per recogniser run (PP-OCR: 6). Batching changes padding, so it is kept.
     pub rec_batch: usize,
     pub intra_threads: usize,
+    /// `[[rules.text]]`, checked against the lines read.
+    pub text_rules: Arc<[TextRule]>,
+    /// The date text rules count from (`[rules] today`); `None`: the UTC date at run time.
+    pub today: Option<time::Date>,
 }
 
 /// A text box: four corners (top-left, top-right, bottom-right, bottom-left), frame pixels.
@@ -109,11 +114,13 @@ impl OcrHead {
         };
         let map = &map[..mh * mw];
         self.detect(map, mw, mh, geometry, frame.1);
-        if self.boxes.is_empty() {
-            return Ok(());
+        if !self.boxes.is_empty() {
+            self.frame_rgb(frame.0, frame.1);
+            self.recognize(frame.1, out)?;
         }
-        self.frame_rgb(frame.0, frame.1);
-        self.recognize(frame.1, out)
+        out.score = out.texts.iter().map(|t| t.score).reduce(f32::min);
+        text_rules::apply(&self.cfg.text_rules, self.cfg.today, out);
+        Ok(())
     }
 
     /// DB post-processing: fills `self.boxes` in reading order.

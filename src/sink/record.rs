@@ -18,9 +18,18 @@ pub struct RecordContext {
     pub labels: Arc<[String]>,
     pub model_id: String,
     pub model_sha256: String,
+    /// `[[rules.text]]` by index: name and what it checks.
+    pub text_rules: Vec<(String, String)>,
 }
 
 impl RecordContext {
+    fn text_rule(&self, i: u16) -> (&'static str, String) {
+        match self.text_rules.get(usize::from(i)) {
+            Some((name, what)) => ("text", format!("`{name}`: {what}")),
+            None => ("text", format!("text[{i}]")),
+        }
+    }
+
     fn label(&self, i: usize) -> String {
         self.labels
             .get(i)
@@ -231,6 +240,27 @@ fn describe(ctx: &RecordContext, f: &Failure) -> FailedRule {
             rule: "score_threshold",
             detail: format!("anomaly score {score:.4} reached the threshold {threshold}"),
         },
+        Failure::TextMissing { rule } => {
+            let (r, what) = ctx.text_rule(rule);
+            FailedRule {
+                rule: r,
+                detail: format!("{what}: not read on the part"),
+            }
+        }
+        Failure::DateMissing { rule } => {
+            let (r, what) = ctx.text_rule(rule);
+            FailedRule {
+                rule: r,
+                detail: format!("{what}: no date in that format was read"),
+            }
+        }
+        Failure::DateOutOfRange { rule, days } => {
+            let (r, what) = ctx.text_rule(rule);
+            FailedRule {
+                rule: r,
+                detail: format!("{what}: the date read is {days} days from today"),
+            }
+        }
     }
 }
 
