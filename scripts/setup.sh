@@ -60,4 +60,8 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import onnxruntime, n
   "$VENV/bin/python" -m pip install -q --upgrade pip
   "$VENV/bin/python" -m pip install -q -r "$ROOT/tools/requirements-reference.txt"
 fi
+if ! "$VENV/bin/python" -c 'import rapidocr_onnxruntime, pyclipper, shapely' 2>/dev/null; then
+  log "installing the OCR reference (rapidocr) into $VENV"
+  "$VENV/bin/python" -m pip install -q --no-deps -r "$ROOT/tools/requirements-ocr-reference.txt"
+fi
 log "ready"

@@ -156,6 +156,7 @@ fn run_one(
             labels: Arc::clone(&plan.labels),
             model_id,
             model_sha256,
+            text_rules: plan.text_rule_descriptions(),
         },
         progress: Some(progress),
     };

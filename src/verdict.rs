@@ -30,6 +30,12 @@ pub enum Failure {
     LowScore { score: f32, min: f32 },
     /// The anomaly score reached the threshold.
     AnomalyScore { score: f32, threshold: f32 },
+    /// Text rule `rule` (index into `[[rules.text]]`): no line has the literal/pattern.
+    TextMissing { rule: u16 },
+    /// Date rule `rule`: no date in its format was read.
+    DateMissing { rule: u16 },
+    /// Date rule `rule`: the date read is `days` from today, outside the allowed window.
+    DateOutOfRange { rule: u16, days: i32 },
 }
 
 /// A class and its score.
@@ -53,6 +59,18 @@ pub struct Defect {
     pub score: f32,
 }
 
+/// A line of text an OCR head read, in frame coordinates.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TextLine {
+    /// Corners: top-left, top-right, bottom-right, bottom-left.
+    pub quad: [[f32; 2]; 4],
+    /// x, y, width, height of the quad's bounding box.
+    pub bbox: [f32; 4],
+    pub text: String,
+    /// Recognition confidence (mean probability of the decoded characters).
+    pub score: f32,
+}
+
 /// Everything a head decided about one frame. Vectors keep their capacity across frames.
 #[derive(Debug, Clone, Default)]
 pub struct Inspection {
@@ -64,6 +82,8 @@ pub struct Inspection {
     /// Regions found beyond the `defects` capacity (counted, not listed).
     pub defects_truncated: usize,
     pub failures: Vec<Failure>,
+    /// OCR heads: the lines read, in reading order.
+    pub texts: Vec<TextLine>,
 }
 
 impl Inspection {
@@ -83,6 +103,7 @@ impl Inspection {
         self.defects.clear();
         self.defects_truncated = 0;
         self.failures.clear();
+        self.texts.clear();
     }
 
     /// Records a failed rule and makes the verdict NG; a full list drops the extra

@@ -3,6 +3,7 @@
 
 mod diagnostic;
 mod file;
+mod heads_plan;
 mod patchcore;
 mod plan;
 pub mod schema;

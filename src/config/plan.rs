@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use super::diagnostic::Diagnostic;
 use super::file::ScenarioFile;
+use super::heads_plan;
 use super::schema::*;
 use crate::engine::{ModelInfo, TensorInfo};
 use crate::frame::PixelFormat;
-use crate::heads::{AnomalyConfig, AnomalyScoring, ClassifyConfig};
+use crate::heads::{AnomalyConfig, AnomalyScoring, ClassifyConfig, OcrConfig};
 use crate::preprocess::{ColorOrder, Fit, Layout, PreprocessSpec};
 use crate::source::v4l2::{CaptureFormat, ControlName, V4l2Config};
 
@@ -35,6 +36,7 @@ pub struct SourcePlan {
 pub enum HeadPlan {
     Classify(ClassifyConfig),
     Anomaly(AnomalyConfig),
+    Ocr(OcrConfig),
 }
 
 #[derive(Debug, Clone)]
@@ -86,7 +88,14 @@ pub fn check(path: &Path) -> Result<ScenarioPlan, Vec<Diagnostic>> {
     let (Some(model), Some(labels)) = (model, labels) else {
         return Err(errs);
     };
-    let preprocess = preprocess_spec(&f, &model, &mut errs);
+    let mut preprocess = preprocess_spec(&f, &model, &mut errs);
+    if f.head.kind == HeadKind::Ocr {
+        if let Some(p) = preprocess.as_mut() {
+            heads_plan::ocr_preprocess_defaults(&f, p);
+            heads_plan::check_ocr_size(&f, p, &mut errs);
+        }
+    }
+    heads_plan::check_head_keys(&f, &mut errs);
     let head = head_plan(&f, &model, &labels, preprocess.as_ref(), &mut errs);
     let (Some(source), Some(preprocess), Some(head)) = (source, preprocess, head) else {
         return Err(errs);
@@ -593,6 +602,35 @@ fn head_plan(
                     .and_then(|scoring| anomaly_rules(f, scoring, errs))
                     .map(HeadPlan::Anomaly)
             }
+        }
+        HeadKind::Ocr => {
+            for (key, set, kind) in [
+                ("rules.ok_classes", r.ok_classes.is_some(), "classify"),
+                ("rules.ng_classes", r.ng_classes.is_some(), "classify"),
+                ("rules.min_score", r.min_score.is_some(), "classify"),
+                (
+                    "rules.score_threshold",
+                    r.score_threshold.is_some(),
+                    "anomaly",
+                ),
+                (
+                    "rules.pixel_threshold",
+                    r.pixel_threshold.is_some(),
+                    "anomaly",
+                ),
+                (
+                    "rules.min_defect_area_px",
+                    r.min_defect_area_px.is_some(),
+                    "anomaly",
+                ),
+                ("head.softmax", f.head.softmax.is_some(), "classify"),
+                ("head.top_k", f.head.top_k.is_some(), "classify"),
+                ("head.output", f.head.output.is_some(), "classify"),
+                ("head.artifact", f.head.artifact.is_some(), "patchcore"),
+            ] {
+                only_for(errs, key, set, kind);
+            }
+            heads_plan::ocr_plan(f, model, errs).map(HeadPlan::Ocr)
         }
     };
     if errs.len() == start {

@@ -151,6 +151,9 @@ pub enum HeadKind {
     /// A PatchCore model fitted on the box with `lineside fit`: `[model] path` is the
     /// backbone, `[head] artifact` the fitted memory bank.
     Patchcore,
+    /// Text detection + recognition (PP-OCR): `[model]` is the text detector,
+    /// `recognizer` the recognition model.
+    Ocr,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -174,6 +177,16 @@ pub struct HeadSection {
     pub top_k: Option<usize>,
     /// patchcore: the fitted model file `lineside fit` writes (relative to this file).
     pub artifact: Option<PathBuf>,
+    /// ocr: the text recognition model (PP-OCR rec, CTC), relative to this file.
+    pub recognizer: Option<PathBuf>,
+    /// ocr: probability above which a detector map pixel is text (default 0.3).
+    pub det_threshold: Option<f32>,
+    /// ocr: mean probability a text box needs (default 0.5).
+    pub box_threshold: Option<f32>,
+    /// ocr: how far text boxes grow, area x ratio / perimeter (default 1.6).
+    pub unclip_ratio: Option<f32>,
+    /// ocr: lines read with a lower confidence are dropped (default 0.5).
+    pub text_score: Option<f32>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -195,6 +208,31 @@ pub struct RulesSection {
     /// anomaly/patchcore: size of one frame pixel in millimetres; defects then also get
     /// an area in mm².
     pub mm_per_px: Option<f32>,
+    /// ocr: `[[rules.text]]`, each a text that must have been read.
+    pub text: Option<Vec<TextRuleSection>>,
+    /// ocr: the date date-code rules count from, "YYYY-MM-DD" (replays of old batches,
+    /// tests); default: the UTC date when the frame is inspected.
+    pub today: Option<String>,
+}
+
+/// One `[[rules.text]]`: give exactly one of `literal`, `pattern`, `date_format`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextRuleSection {
+    /// Names the rule in the defect log (default `text[i]`).
+    pub name: Option<String>,
+    /// Some line contains this text.
+    pub literal: Option<String>,
+    /// Some line matches this regular expression (Rust `regex` syntax, searched).
+    pub pattern: Option<String>,
+    /// Some line holds a date in this strftime format (%Y %y %m %d %j %b) ...
+    pub date_format: Option<String>,
+    /// ... at least this many days after today (default 0; negative: before) ...
+    pub min_days: Option<i64>,
+    /// ... and at most this many (default: `min_days`).
+    pub max_days: Option<i64>,
+    /// Compare with spaces removed (default true: PP-OCR drops most spaces).
+    pub ignore_spaces: Option<bool>,
 }
 
 /// How `lineside fit` builds a PatchCore model for this scenario.

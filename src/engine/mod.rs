@@ -4,6 +4,7 @@ mod model;
 pub mod runtime;
 mod session;
 
+pub(crate) use model::open_session;
 pub use model::{ModelInfo, TensorInfo};
 pub use session::{InferenceSession, SessionOptions};
 

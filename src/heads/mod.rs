@@ -3,16 +3,20 @@
 
 pub mod anomaly;
 pub mod classify;
+pub mod ocr;
 pub mod patchcore;
 mod regions;
+pub mod text_rules;
 
 use ort::session::SessionOutputs;
 
+use crate::frame::FrameLayout;
 use crate::preprocess::Transform;
 use crate::verdict::Inspection;
 
 pub use anomaly::{AnomalyConfig, AnomalyHead, AnomalyScoring, Evidence};
 pub use classify::{ClassifyConfig, ClassifyHead};
+pub use ocr::{OcrConfig, OcrHead};
 pub use patchcore::PatchCoreScorer;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +44,14 @@ pub struct FrameGeometry {
 pub enum Head {
     Classify(ClassifyHead),
     Anomaly(Box<AnomalyHead>),
+    Ocr(Box<OcrHead>),
+}
+
+/// The frame a head may need besides the model outputs (OCR cuts text lines out of it).
+#[derive(Clone, Copy)]
+pub struct FrameRef<'a> {
+    pub bytes: &'a [u8],
+    pub layout: &'a FrameLayout,
 }
 
 impl Head {
@@ -47,12 +59,14 @@ impl Head {
         &mut self,
         outputs: &SessionOutputs<'_>,
         geometry: &FrameGeometry,
+        frame: FrameRef<'_>,
         out: &mut Inspection,
     ) -> Result<(), HeadError> {
         out.clear();
         match self {
             Head::Classify(h) => h.interpret(outputs, out),
             Head::Anomaly(h) => h.interpret(outputs, geometry, out),
+            Head::Ocr(h) => h.interpret(outputs, geometry, (frame.bytes, frame.layout), out),
         }
     }
 
@@ -60,7 +74,7 @@ impl Head {
     pub fn anomaly_evidence(&self) -> Option<Evidence<'_>> {
         match self {
             Head::Anomaly(h) => Some(h.evidence()),
-            Head::Classify(_) => None,
+            Head::Classify(_) | Head::Ocr(_) => None,
         }
     }
 
@@ -69,6 +83,7 @@ impl Head {
         match self {
             Head::Classify(h) => Inspection::with_capacity(h.top_k(), 0),
             Head::Anomaly(h) => Inspection::with_capacity(0, h.max_defects()),
+            Head::Ocr(_) => Inspection::with_capacity(0, 0),
         }
     }
 }

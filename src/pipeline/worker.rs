@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 use crate::config::{HeadPlan, ScenarioPlan};
 use crate::engine::{EngineError, InferenceSession, SessionOptions};
 use crate::frame::FrameLayout;
-use crate::heads::{AnomalyHead, ClassifyHead, Evidence, FrameGeometry, Head, HeadError};
+use crate::heads::{
+    AnomalyHead, ClassifyHead, Evidence, FrameGeometry, FrameRef, Head, HeadError, OcrConfig,
+    OcrHead,
+};
 use crate::preprocess::{PreprocessError, Preprocessor};
 use crate::verdict::Inspection;
 
@@ -46,6 +49,10 @@ impl Worker {
         let head = match &plan.head {
             HeadPlan::Classify(c) => Head::Classify(ClassifyHead::new(c.clone())),
             HeadPlan::Anomaly(c) => Head::Anomaly(Box::new(AnomalyHead::new(c.clone()))),
+            HeadPlan::Ocr(c) => Head::Ocr(Box::new(OcrHead::new(OcrConfig {
+                intra_threads,
+                ..c.clone()
+            })?)),
         };
         Ok(Worker {
             preprocessor: Preprocessor::new(spec),
@@ -87,7 +94,8 @@ impl Worker {
         };
         let outputs = self.session.run()?;
         let t2 = Instant::now();
-        self.head.interpret(&outputs, &geometry, out)?;
+        let frame = FrameRef { bytes, layout };
+        self.head.interpret(&outputs, &geometry, frame, out)?;
         let t3 = Instant::now();
         Ok(StageTimes {
             preprocess: t1 - t0,

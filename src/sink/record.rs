@@ -18,9 +18,18 @@ pub struct RecordContext {
     pub labels: Arc<[String]>,
     pub model_id: String,
     pub model_sha256: String,
+    /// `[[rules.text]]` by index: name and what it checks.
+    pub text_rules: Vec<(String, String)>,
 }
 
 impl RecordContext {
+    fn text_rule(&self, i: u16) -> (&'static str, String) {
+        match self.text_rules.get(usize::from(i)) {
+            Some((name, what)) => ("text", format!("`{name}`: {what}")),
+            None => ("text", format!("text[{i}]")),
+        }
+    }
+
     fn label(&self, i: usize) -> String {
         self.labels
             .get(i)
@@ -50,6 +59,9 @@ pub struct Record<'a> {
     pub defects: Vec<DefectRecord>,
     #[serde(skip_serializing_if = "is_zero")]
     pub defects_not_listed: usize,
+    /// OCR heads: the lines read, in reading order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub texts: Vec<TextRecord>,
     pub model: ModelRef<'a>,
     pub latency_ms: Option<LatencyMs>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -84,6 +96,17 @@ pub struct DefectRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub area_mm2: Option<f32>,
     pub score: f32,
+}
+
+#[derive(Serialize)]
+pub struct TextRecord {
+    pub text: String,
+    pub score: f32,
+    /// x, y, width, height in frame pixels.
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+    /// Corners (top-left, top-right, bottom-right, bottom-left) in frame pixels.
+    pub quad: [[f32; 2]; 4],
 }
 
 #[derive(Serialize)]
@@ -129,6 +152,7 @@ impl<'a> Record<'a> {
             classes: Vec::new(),
             defects: Vec::new(),
             defects_not_listed: 0,
+            texts: Vec::new(),
             model: ModelRef {
                 id: &ctx.model_id,
                 sha256: &ctx.model_sha256,
@@ -176,6 +200,16 @@ impl<'a> Record<'a> {
                     })
                     .collect();
                 r.defects_not_listed = ins.defects_truncated;
+                r.texts = ins
+                    .texts
+                    .iter()
+                    .map(|t| TextRecord {
+                        text: t.text.clone(),
+                        score: t.score,
+                        bbox: t.bbox,
+                        quad: t.quad,
+                    })
+                    .collect();
                 r.latency_ms = Some(LatencyMs {
                     preprocess: ms(times.preprocess),
                     infer: ms(times.infer),
@@ -206,6 +240,27 @@ fn describe(ctx: &RecordContext, f: &Failure) -> FailedRule {
             rule: "score_threshold",
             detail: format!("anomaly score {score:.4} reached the threshold {threshold}"),
         },
+        Failure::TextMissing { rule } => {
+            let (r, what) = ctx.text_rule(rule);
+            FailedRule {
+                rule: r,
+                detail: format!("{what}: not read on the part"),
+            }
+        }
+        Failure::DateMissing { rule } => {
+            let (r, what) = ctx.text_rule(rule);
+            FailedRule {
+                rule: r,
+                detail: format!("{what}: no date in that format was read"),
+            }
+        }
+        Failure::DateOutOfRange { rule, days } => {
+            let (r, what) = ctx.text_rule(rule);
+            FailedRule {
+                rule: r,
+                detail: format!("{what}: the date read is {days} days from today"),
+            }
+        }
     }
 }
 

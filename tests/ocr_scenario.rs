@@ -1,0 +1,125 @@
+//! Scenario 29 (food-label date code) through the whole pipeline, and `lineside validate`
+//! on bad OCR scenario files: a model of the wrong kind for either stage, bad rules.
+
+mod common;
+
+use std::process::Command;
+
+use serde_json::Value;
+
+#[test]
+fn food_label_demo_rejects_the_stale_dates_and_names_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = common::root().join("scenarios/29-food-label-date.toml");
+    let mut plan = lineside::config::check(&scenario).unwrap_or_else(|d| panic!("{d:?}"));
+    plan.output_dir = dir.path().join("out");
+    let opts = lineside::runner::RunOptions {
+        progress: false,
+        stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        cores: 2,
+    };
+    for r in lineside::runner::run_scenarios(std::slice::from_ref(&plan), &opts) {
+        r.unwrap();
+    }
+    let log = std::fs::read_to_string(plan.output_dir.join("defects.jsonl")).unwrap();
+    let records: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // The renders' ground truth: best-before dates counted from 2026-03-01.
+    let truth: Value = serde_json::from_slice(
+        &std::fs::read(common::root().join("scenarios/samples/labels/truth.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(records.len(), truth.as_object().unwrap().len());
+    for r in &records {
+        let item = r["item"].as_str().unwrap();
+        let date = truth[item][1]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("BEST BEFORE ");
+        let stale = date < "2026-03-15";
+        let failed: Vec<&str> = r["failed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["detail"].as_str().unwrap())
+            .collect();
+        eprintln!("{item} {date} {} {failed:?}", r["verdict"]);
+        if stale {
+            assert_eq!(r["verdict"], "NG", "{item}");
+            assert_eq!(failed.len(), 1, "{item}: {failed:?}");
+            assert!(failed[0].starts_with("`best-before`"), "{item}: {failed:?}");
+            assert_eq!(r["failed"][0]["rule"], "text");
+        } else {
+            assert_eq!(r["verdict"], "OK", "{item}: {failed:?}");
+        }
+        let texts: Vec<&str> = r["texts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["text"].as_str().unwrap())
+            .collect();
+        assert!(texts.iter().any(|t| t.contains(date)), "{item}: {texts:?}");
+    }
+}
+
+/// `lineside validate` on scenario 29 edited by `edit`; it must fail.
+fn validate_edited(edit: impl Fn(String) -> String) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let root = common::root();
+    let src = root.join("scenarios/29-food-label-date.toml");
+    let models = format!("{}/models/", root.display());
+    let f = common::scenario_copy(&src, dir.path(), |t| edit(t.replace("../models/", &models)));
+    let out = Command::new(env!("CARGO_BIN_EXE_lineside"))
+        .arg("validate")
+        .arg(&f)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("panicked"), "{text}");
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    text
+}
+
+#[test]
+fn validate_catches_wrong_models_and_bad_rules() {
+    let text = validate_edited(|t| {
+        t.replace(
+            "pp-ocrv4/ch_PP-OCRv4_det_infer.onnx",
+            "efficientnet-lite0/efficientnet_lite0.onnx",
+        )
+    });
+    assert!(
+        text.contains("`model.path`: the ocr head needs a text detector"),
+        "{text}"
+    );
+    let text = validate_edited(|t| {
+        t.replace(
+            "pp-ocrv4/ch_PP-OCRv4_rec_infer.onnx",
+            "pp-ocrv4/ch_PP-OCRv4_det_infer.onnx",
+        )
+    });
+    assert!(
+        text.contains("`head.recognizer`: its outputs are")
+            && text.contains("needs a PP-OCR recognition model"),
+        "{text}"
+    );
+    let text = validate_edited(|t| {
+        t.replace("^LOTL24", "^LOT(L24")
+            .replace("%Y-%m-%d", "%Y-%m-%H")
+            .replace("[960, 480]", "[1000, 480]")
+            .replace("today = \"2026-03-01\"", "today = \"2026-3-1\"")
+    });
+    for want in [
+        "`rules.text[1].pattern`: is not a valid regular expression",
+        "`rules.text[0].date_format`: `%Y-%m-%H`: `%H` is not supported",
+        "`preprocess.size`: is 1000x480; a PP-OCR detector needs both sides to be multiples of 32 (e.g. [992, 480])",
+        "`rules.today`: `2026-3-1` is not a date",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    let text = validate_edited(|t| t.replace("recognizer = ", "# recognizer = "));
+    assert!(text.contains("`head.recognizer`: missing"), "{text}");
+}
