@@ -174,6 +174,11 @@ pub struct HeadSection {
     pub top_k: Option<usize>,
     /// patchcore: the fitted model file `lineside fit` writes (relative to this file).
     pub artifact: Option<PathBuf>,
+    /// patchcore: inspect the frame (or roi) as overlapping tiles of `[width, height]`
+    /// frame pixels, each resized to the model input (equal sizes: full detail).
+    pub tile: Option<[u32; 2]>,
+    /// patchcore: pixels neighbouring tiles share (default 32).
+    pub tile_overlap: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -214,6 +219,9 @@ pub struct FitSection {
     pub seed: Option<u64>,
     /// Fewest good images accepted (default 10).
     pub min_images: Option<usize>,
+    /// Optional labelled images for the threshold: `good/`, `<defect>/` and
+    /// `ground_truth/<defect>/<stem>_mask.png`, relative to this file.
+    pub validation: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
