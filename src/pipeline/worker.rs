@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 use crate::config::{HeadPlan, ScenarioPlan};
 use crate::engine::{EngineError, InferenceSession, SessionOptions};
 use crate::frame::FrameLayout;
-use crate::heads::{AnomalyHead, ClassifyHead, Evidence, FrameGeometry, Head, HeadError};
+use crate::heads::{
+    AnomalyConfig, AnomalyHead, AnomalyScoring, ClassifyHead, Evidence, FrameGeometry, Head,
+    HeadError,
+};
 use crate::patchcore::{tile_grid, TileSpec};
 use crate::preprocess::{Fit, PreprocessError, PreprocessSpec, Preprocessor, Rect, Transform};
 use crate::verdict::Inspection;
@@ -104,11 +107,29 @@ impl Tiles {
 impl Worker {
     pub fn new(plan: &ScenarioPlan, intra_threads: usize) -> Result<Worker, EngineError> {
         let spec = plan.preprocess.clone();
-        let session = InferenceSession::open(
+        let mut session = InferenceSession::open(
             Arc::clone(&plan.model),
             spec.tensor_shape(),
             SessionOptions { intra_threads },
         )?;
+        if let HeadPlan::Anomaly(AnomalyConfig {
+            scoring: AnomalyScoring::Fitted(a),
+            ..
+        }) = &plan.head
+        {
+            // The backbone's feature maps follow the input size, which is fixed here:
+            // preallocated, ONNX Runtime writes them in place every frame.
+            let h = &a.header;
+            let (w, hh) = (h.preprocess.width, h.preprocess.height);
+            let [c8, c16] = h.features.channels;
+            session.preallocate_outputs(&[
+                (h.backbone.outputs[0].as_str(), vec![1, c8, hh / 8, w / 8]),
+                (
+                    h.backbone.outputs[1].as_str(),
+                    vec![1, c16, hh / 16, w / 16],
+                ),
+            ])?;
+        }
         let head = match &plan.head {
             HeadPlan::Classify(c) => Head::Classify(ClassifyHead::new(c.clone())),
             HeadPlan::Anomaly(c) => Head::Anomaly(Box::new(AnomalyHead::new(c.clone()))),
