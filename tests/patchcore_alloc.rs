@@ -72,8 +72,9 @@ fn texture(seed: u32, w: u32, h: u32, blob: bool) -> image::RgbImage {
     };
     let p = rnd() * 8.0;
     image::RgbImage::from_fn(w, h, |x, y| {
-        let mut g =
-            0.5 + 0.2 * ((x as f32 + y as f32 + p) / 8.0 * 6.2832).cos() + 0.04 * (rnd() - 0.5);
+        let mut g = 0.5
+            + 0.2 * ((x as f32 + y as f32 + p) / 8.0 * std::f32::consts::TAU).cos()
+            + 0.04 * (rnd() - 0.5);
         let (dx, dy) = (x as f32 - 40.0, y as f32 - 40.0);
         if blob && dx * dx + dy * dy < 100.0 {
             g = 0.02;
