@@ -26,6 +26,10 @@ fn nn_search(c: &mut Criterion) {
     c.bench_function("patchcore_knn_1024q_x_8192x152", |b| {
         b.iter(|| bank.nearest(&q, &mut out, &mut scratch))
     });
+    // The same search with the old fixed 32-query blocks, for comparison in one run.
+    c.bench_function("patchcore_knn_1024q_x_8192x152_qb32", |b| {
+        b.iter(|| bank.nearest_with_block(&q, &mut out, &mut scratch, 32))
+    });
     let mut g = c.benchmark_group("patchcore_knn_brute_force");
     g.sample_size(10);
     g.bench_function("1024q_x_8192x152", |b| {

@@ -18,6 +18,11 @@ fn root() -> PathBuf {
 
 /// A woven-looking good texture with per-image jitter; `defect` paints a dark blob.
 fn texture(seed: u32, defect: bool) -> image::RgbImage {
+    texture_sized(seed, 96, 96, defect.then_some((48.0, 40.0)))
+}
+
+/// The same texture at any size, with an optional dark blob (radius 10) at `blob`.
+fn texture_sized(seed: u32, w: u32, h: u32, blob: Option<(f32, f32)>) -> image::RgbImage {
     let mut s = seed.wrapping_mul(2654435761).wrapping_add(12345);
     let mut rnd = move || {
         s ^= s << 13;
@@ -26,13 +31,15 @@ fn texture(seed: u32, defect: bool) -> image::RgbImage {
         (s % 1000) as f32 / 1000.0
     };
     let (px, py) = (rnd() * 8.0, rnd() * 8.0);
-    image::RgbImage::from_fn(96, 96, |x, y| {
+    image::RgbImage::from_fn(w, h, |x, y| {
         let u = ((x as f32 + px) / 8.0 * std::f32::consts::TAU).cos();
         let v = ((y as f32 + py) / 8.0 * std::f32::consts::TAU).cos();
         let mut g = 0.5 + 0.2 * u * v + 0.05 * (rnd() - 0.5);
-        let (dx, dy) = (x as f32 - 48.0, y as f32 - 40.0);
-        if defect && dx * dx + dy * dy < 100.0 {
-            g = 0.02;
+        if let Some((bx, by)) = blob {
+            let (dx, dy) = (x as f32 - bx, y as f32 - by);
+            if dx * dx + dy * dy < 100.0 {
+                g = 0.02;
+            }
         }
         let b = (g.clamp(0.0, 1.0) * 255.0) as u8;
         image::Rgb([b / 2, b, b])
@@ -49,6 +56,11 @@ fn write_dir(dir: &Path, n: u32, defect: bool, offset: u32) {
 }
 
 fn fitted_scenario(dir: &Path, min_images: usize) -> PathBuf {
+    fitted_scenario_with(dir, "scenario.toml", min_images, "")
+}
+
+/// `head_extra` goes at the end of `[head]`.
+fn fitted_scenario_with(dir: &Path, name: &str, min_images: usize, head_extra: &str) -> PathBuf {
     let backbone = root().join("models/efficientnet-lite0/efficientnet_lite0_features.onnx");
     let text = format!(
         r#"
@@ -67,6 +79,7 @@ std = 0.502
 [head]
 kind = "patchcore"
 artifact = "fitted/part.lspc"
+{head_extra}
 [fit]
 train = "good"
 holdout = 0.25
@@ -80,7 +93,7 @@ dir = "out"
 "#,
         backbone.display()
     );
-    let path = dir.join("scenario.toml");
+    let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -278,4 +291,121 @@ fn metrics_match_sklearn_and_anomalib_reference_values() {
             "AUPRO@{limit}: {got} vs anomalib {expected}"
         );
     }
+}
+
+#[test]
+fn tiled_frames_find_a_small_defect_in_a_large_frame_and_match_untiled_on_one_tile() {
+    use lineside::frame::{FrameLayout, PixelFormat};
+    use lineside::pipeline::Worker;
+    use lineside::verdict::Verdict;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_dir(&dir.join("good"), 12, false, 0);
+    std::fs::create_dir_all(dir.join("parts")).unwrap();
+    let plain = fitted_scenario(dir, 10);
+    let plan = config::fit_plan(&plain).unwrap_or_else(|d| panic!("{d:?}"));
+    let opts = FitOptions {
+        progress: false,
+        threads: 2,
+    };
+    fit(&plan, &opts).unwrap();
+    let tiled = fitted_scenario_with(dir, "tiled.toml", 10, "tile = [96, 96]\ntile_overlap = 16");
+    let plain = config::check(&plain).unwrap_or_else(|d| panic!("{d:?}"));
+    let tiled = config::check(&tiled).unwrap_or_else(|d| panic!("{d:?}"));
+    let mut w_plain = Worker::new(&plain, 2).unwrap();
+    let mut w_tiled = Worker::new(&tiled, 2).unwrap();
+
+    // A frame the size of one tile: the tiled path gives the untiled result.
+    for (seed, blob) in [(300, None), (301, Some((30.0, 60.0)))] {
+        let img = texture_sized(seed, 96, 96, blob);
+        let layout = FrameLayout::packed(96, 96, PixelFormat::Rgb24);
+        let (mut a, mut b) = (w_plain.new_inspection(), w_tiled.new_inspection());
+        w_plain.process(img.as_raw(), &layout, &mut a).unwrap();
+        let (sa, ma) = {
+            let e = w_plain.anomaly_evidence().unwrap();
+            (e.score, e.map.to_vec())
+        };
+        w_tiled.process(img.as_raw(), &layout, &mut b).unwrap();
+        let e = w_tiled.anomaly_evidence().unwrap();
+        assert_eq!((e.width, e.height), (96, 96));
+        assert!((e.score - sa).abs() < 1e-6, "{} vs {sa}", e.score);
+        let worst = ma
+            .iter()
+            .zip(e.map)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(worst < 1e-5, "maps differ by {worst}");
+        assert_eq!(a.verdict, b.verdict);
+        assert_eq!(a.defects.len(), b.defects.len());
+        for (da, db) in a.defects.iter().zip(&b.defects) {
+            assert_eq!(da.bbox, db.bbox);
+        }
+    }
+
+    // A 2016x1536 (3 MP) frame, one 20 px blob: found at the right place, in frame pixels.
+    // (The texture has an 8 px period and the 9 fitted images show only a few phases of
+    // it; 2016 and 1536 put every 96 px tile 80 px from the last, a multiple of 8, so each
+    // tile sees the pattern as fitted. At 2048 the step is 78 px and every other tile
+    // meets phases the model never saw: a real, correct "anomaly" of this toy data.)
+    let (fw, fh, bx, by) = (2016u32, 1536u32, 1500.0f32, 1000.0f32);
+    let img = texture_sized(400, fw, fh, Some((bx, by)));
+    let layout = FrameLayout::packed(fw, fh, PixelFormat::Rgb24);
+    let mut out = w_tiled.new_inspection();
+    w_tiled.process(img.as_raw(), &layout, &mut out).unwrap();
+    let e = w_tiled.anomaly_evidence().unwrap();
+    assert_eq!((e.width, e.height), (2016, 1536), "full-detail map");
+    assert_eq!(out.verdict, Verdict::Ng);
+    let best = out
+        .defects
+        .iter()
+        .max_by(|a, b| a.score.total_cmp(&b.score))
+        .expect("a defect region");
+    let [x, y, w, h] = best.bbox;
+    assert!(
+        x <= bx && bx <= x + w && y <= by && by <= y + h && w < 120.0 && h < 120.0,
+        "defect box {:?} should hold ({bx}, {by}); all: {:?}",
+        best.bbox,
+        out.defects
+    );
+    for d in &out.defects {
+        let (cx, cy) = (d.bbox[0] + d.bbox[2] / 2.0, d.bbox[1] + d.bbox[3] / 2.0);
+        assert!(
+            (cx - bx).abs() < 150.0 && (cy - by).abs() < 150.0,
+            "spurious region {:?} far from the blob",
+            d.bbox
+        );
+    }
+    // The same frame without the blob is OK.
+    let clean = texture_sized(400, fw, fh, None);
+    w_tiled.process(clean.as_raw(), &layout, &mut out).unwrap();
+    assert_eq!(out.verdict, Verdict::Ok, "defects: {:?}", out.defects);
+}
+
+#[test]
+fn tile_keys_are_checked_with_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = fitted_scenario_with(
+        tmp.path(),
+        "s.toml",
+        10,
+        "tile = [96, 96]\ntile_overlap = 60",
+    );
+    let errs = config::check(&path).unwrap_err();
+    let text = errs
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let line = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("tile_overlap"))
+        .unwrap()
+        + 1;
+    assert!(
+        text.contains(&format!("s.toml:{line}: `head.tile_overlap`"))
+            && text.contains("less than half"),
+        "{text}"
+    );
 }

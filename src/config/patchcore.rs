@@ -10,8 +10,9 @@ use super::plan::preprocess_spec;
 use super::schema::HeadKind;
 use crate::engine::ModelInfo;
 use crate::heads::AnomalyScoring;
+use crate::patchcore::TileSpec;
 use crate::patchcore::{Artifact, LAYER_S16, LAYER_S8};
-use crate::preprocess::{ColorOrder, Layout, PreprocessSpec};
+use crate::preprocess::{ColorOrder, Fit, Layout, PreprocessSpec};
 
 /// Everything `lineside fit` needs from a scenario file.
 #[derive(Debug, Clone)]
@@ -26,6 +27,8 @@ pub struct FitPlan {
     pub projection_dim: usize,
     pub seed: u64,
     pub min_images: usize,
+    /// Labelled validation images (good and defective) for the thresholds, if any.
+    pub validation: Option<PathBuf>,
     /// Where the fitted model goes (`[head] artifact`).
     pub artifact: PathBuf,
 }
@@ -154,6 +157,56 @@ pub(super) fn fitted_scoring(
     (errs.len() == start).then(|| AnomalyScoring::Fitted(Arc::new(artifact)))
 }
 
+/// `[head] tile` / `tile_overlap`: tiled inspection of frames larger than the input.
+pub(super) fn tiling(
+    f: &ScenarioFile,
+    spec: &PreprocessSpec,
+    errs: &mut Vec<Diagnostic>,
+) -> Option<TileSpec> {
+    let Some([w, h]) = f.head.tile else {
+        if f.head.tile_overlap.is_some() {
+            errs.push(f.diag(
+                "head.tile_overlap",
+                "has no effect without `tile = [width, height]` (frame pixels per tile)",
+            ));
+        }
+        return None;
+    };
+    let overlap = f.head.tile_overlap.unwrap_or(32);
+    let start = errs.len();
+    if w < 16 || h < 16 {
+        errs.push(f.diag(
+            "head.tile",
+            format!(
+                "is {w}x{h}; tiles must be at least 16x16 frame pixels \
+                 (the model input here is {}x{}: tile = [{}, {}] inspects at full detail)",
+                spec.width, spec.height, spec.width, spec.height
+            ),
+        ));
+    }
+    if overlap >= w.min(h) / 2 {
+        errs.push(f.diag(
+            "head.tile_overlap",
+            format!(
+                "is {overlap} px; it must be less than half the tile ({}), \
+                 e.g. 32 for 256 px tiles",
+                w.min(h) / 2
+            ),
+        ));
+    }
+    if spec.fit != Fit::Stretch {
+        errs.push(f.diag(
+            "preprocess.fit",
+            "tiles are resized to the model input: use fit = \"stretch\" (the default) with `tile`",
+        ));
+    }
+    (errs.len() == start).then_some(TileSpec {
+        width: w,
+        height: h,
+        overlap,
+    })
+}
+
 /// Loads and checks a scenario for `lineside fit`.
 pub fn fit_plan(path: &Path) -> Result<FitPlan, Vec<Diagnostic>> {
     let f = ScenarioFile::load(path)?;
@@ -187,6 +240,19 @@ pub fn fit_plan(path: &Path) -> Result<FitPlan, Vec<Diagnostic>> {
             "fit.train",
             format!("{} is not a folder of good images", train_dir.display()),
         ));
+    }
+    let validation = fit.validation.as_ref().map(|v| f.resolve(v));
+    if let Some(v) = &validation {
+        if !v.join("good").is_dir() {
+            errs.push(f.diag(
+                "fit.validation",
+                format!(
+                    "{} has no good/ folder; a validation folder holds good/, <defect>/ and \
+                     ground_truth/<defect>/<name>_mask.png (or remove the key to calibrate on good hold-out images only)",
+                    v.display()
+                ),
+            ));
+        }
     }
     let holdout = fit.holdout.unwrap_or(0.2);
     if !(holdout > 0.0 && holdout < 1.0) {
@@ -230,6 +296,7 @@ pub fn fit_plan(path: &Path) -> Result<FitPlan, Vec<Diagnostic>> {
             projection_dim: fit.projection_dim.unwrap_or(128),
             seed: fit.seed.unwrap_or(0),
             min_images,
+            validation,
             artifact,
         }),
         _ => Err(errs),

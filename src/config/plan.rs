@@ -580,6 +580,7 @@ fn head_plan(
                 f.head.artifact.is_some(),
                 "patchcore",
             );
+            only_for(errs, "head.tile", f.head.tile.is_some(), "patchcore");
             classify_plan(f, model, labels, errs).map(HeadPlan::Classify)
         }
         HeadKind::Anomaly | HeadKind::Patchcore => {
@@ -595,12 +596,14 @@ fn head_plan(
                     f.head.artifact.is_some(),
                     "patchcore",
                 );
+                only_for(errs, "head.tile", f.head.tile.is_some(), "patchcore");
                 anomaly_plan(f, model, errs).map(HeadPlan::Anomaly)
             } else {
                 let spec = preprocess?;
+                let tile = super::patchcore::tiling(f, spec, errs);
                 super::patchcore::fitted_scoring(f, model, spec, errs)
                     .and_then(|scoring| anomaly_rules(f, scoring, errs))
-                    .map(HeadPlan::Anomaly)
+                    .map(|cfg| HeadPlan::Anomaly(AnomalyConfig { tile, ..cfg }))
             }
         }
         HeadKind::Ocr => {
@@ -811,6 +814,7 @@ fn anomaly_rules(
         min_area_px: r.min_defect_area_px.unwrap_or(0) as f32,
         mm_per_px: r.mm_per_px,
         max_defects: 32,
+        tile: None,
     })
 }
 

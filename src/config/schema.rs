@@ -187,6 +187,11 @@ pub struct HeadSection {
     pub unclip_ratio: Option<f32>,
     /// ocr: lines read with a lower confidence are dropped (default 0.5).
     pub text_score: Option<f32>,
+    /// patchcore: inspect the frame (or roi) as overlapping tiles of `[width, height]`
+    /// frame pixels, each resized to the model input (equal sizes: full detail).
+    pub tile: Option<[u32; 2]>,
+    /// patchcore: pixels neighbouring tiles share (default 32).
+    pub tile_overlap: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -252,6 +257,9 @@ pub struct FitSection {
     pub seed: Option<u64>,
     /// Fewest good images accepted (default 10).
     pub min_images: Option<usize>,
+    /// Optional labelled images for the threshold: `good/`, `<defect>/` and
+    /// `ground_truth/<defect>/<stem>_mask.png`, relative to this file.
+    pub validation: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -70,18 +70,7 @@ impl InferenceSession {
         let input = Tensor::from_array((input_shape, buffer))
             .map_err(|e| contract(format!("cannot create input tensor: {e}")))?;
 
-        let mut selector = OutputSelector::no_default();
-        for out in &info.outputs {
-            selector = selector.with(out.name.clone());
-            if let Some(shape) = out.fixed_shape() {
-                if let Some(value) = preallocate(&session, &out.dtype, &shape) {
-                    selector = selector.preallocate(out.name.clone(), value);
-                }
-            }
-        }
-        let run_options = RunOptions::new()
-            .map_err(|e| contract(e.to_string()))?
-            .with_outputs(selector);
+        let run_options = select_outputs(&session, &info, &[]).map_err(contract)?;
         Ok(InferenceSession {
             session,
             info,
@@ -90,6 +79,23 @@ impl InferenceSession {
             input_shape,
             run_options,
         })
+    }
+
+    /// Preallocates outputs whose shape the model leaves open (e.g. a backbone's feature
+    /// maps, which follow the input size) once the caller knows it, so that runs write
+    /// into them in place instead of ONNX Runtime allocating new values every frame.
+    pub fn preallocate_outputs(
+        &mut self,
+        shapes: &[(&str, Vec<usize>)],
+    ) -> Result<(), EngineError> {
+        self.run_options =
+            select_outputs(&self.session, &self.info, shapes).map_err(|message| {
+                EngineError::Contract {
+                    model: self.info.id.clone(),
+                    message,
+                }
+            })?;
+        Ok(())
     }
 
     pub fn info(&self) -> &ModelInfo {
@@ -141,6 +147,30 @@ impl InferenceSession {
     pub fn model_path(&self) -> &Path {
         &self.info.path
     }
+}
+
+/// All outputs selected; fixed-shape ones (and those given in `shapes`) preallocated.
+fn select_outputs(
+    session: &Session,
+    info: &ModelInfo,
+    shapes: &[(&str, Vec<usize>)],
+) -> Result<RunOptions<HasSelectedOutputs>, String> {
+    let mut selector = OutputSelector::no_default();
+    for out in &info.outputs {
+        selector = selector.with(out.name.clone());
+        let given = shapes
+            .iter()
+            .find(|(n, _)| *n == out.name)
+            .map(|(_, s)| s.clone());
+        if let Some(shape) = given.or_else(|| out.fixed_shape()) {
+            if let Some(value) = preallocate(session, &out.dtype, &shape) {
+                selector = selector.preallocate(out.name.clone(), value);
+            }
+        }
+    }
+    Ok(RunOptions::new()
+        .map_err(|e| e.to_string())?
+        .with_outputs(selector))
 }
 
 fn preallocate(session: &Session, dtype: &str, shape: &[usize]) -> Option<ort::value::DynValue> {

@@ -95,34 +95,48 @@ struct Sample {
 
 /// The test images of an MVTec-layout folder: (defect type or "good", image, mask).
 fn test_items(data: &Path) -> Result<Vec<(String, PathBuf, Option<PathBuf>)>, EvalError> {
-    let test = data.join("test");
-    let mut kinds: Vec<String> = std::fs::read_dir(&test)
-        .map_err(|_| EvalError::Layout(data.to_path_buf()))?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    kinds.sort();
-    let mut items = Vec::new();
-    for kind in kinds {
-        for img in list_images(&test.join(&kind))? {
-            let mask = (kind != "good").then(|| {
-                let stem = img.file_stem().map(|s| s.to_string_lossy().into_owned());
-                data.join("ground_truth")
-                    .join(&kind)
-                    .join(format!("{}_mask.png", stem.unwrap_or_default()))
-            });
-            items.push((kind.clone(), img, mask));
-        }
-    }
+    let items = labelled_items(&data.join("test"), &data.join("ground_truth"))
+        .map_err(|_| EvalError::Layout(data.to_path_buf()))?;
     if !items.iter().any(|i| i.0 == "good") || !items.iter().any(|i| i.0 != "good") {
         return Err(EvalError::Layout(data.to_path_buf()));
     }
     Ok(items)
 }
 
+/// Labelled images: `images/good/*`, `images/<defect>/*` (a folder named `ground_truth`
+/// is skipped), masks at `masks/<defect>/<stem>_mask.png`. Sorted by type, then file.
+pub(crate) fn labelled_items(
+    images: &Path,
+    masks: &Path,
+) -> Result<Vec<(String, PathBuf, Option<PathBuf>)>, FitError> {
+    let mut kinds: Vec<String> = std::fs::read_dir(images)
+        .map_err(|source| FitError::ListDir {
+            dir: images.to_path_buf(),
+            source,
+        })?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|k| k != "ground_truth")
+        .collect();
+    kinds.sort();
+    let mut items = Vec::new();
+    for kind in kinds {
+        for img in list_images(&images.join(&kind))? {
+            let mask = (kind != "good").then(|| {
+                let stem = img.file_stem().map(|s| s.to_string_lossy().into_owned());
+                masks
+                    .join(&kind)
+                    .join(format!("{}_mask.png", stem.unwrap_or_default()))
+            });
+            items.push((kind.clone(), img, mask));
+        }
+    }
+    Ok(items)
+}
+
 /// A mask resampled (nearest) to the map size; absent masks mean "no defect pixels".
-fn load_mask(path: Option<&Path>, w: usize, h: usize) -> Result<Vec<bool>, EvalError> {
+pub(crate) fn load_mask(path: Option<&Path>, w: usize, h: usize) -> Result<Vec<bool>, FitError> {
     let Some(path) = path.filter(|p| p.is_file()) else {
         return Ok(vec![false; w * h]);
     };

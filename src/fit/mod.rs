@@ -80,6 +80,10 @@ pub struct FitReport {
     pub dim: usize,
     pub image_threshold: f32,
     pub pixel_threshold: f32,
+    /// How the thresholds were chosen.
+    pub calibration: String,
+    /// Labelled validation images read (`[fit] validation`), good and defective.
+    pub validation_images: usize,
     pub seconds: Seconds,
 }
 
@@ -237,43 +241,38 @@ pub fn fit(plan: &FitPlan, opts: &FitOptions) -> Result<FitReport, FitError> {
     });
     let mut scorer = PatchCoreScorer::new(Arc::clone(&artifact));
     let (mw, mh) = scorer.map_size();
+    let validation = match &plan.validation {
+        Some(v) => crate::eval::labelled_items(v, &v.join("ground_truth"))?,
+        None => Vec::new(),
+    };
+    let mut cal = Calibration::default();
     let mut map = vec![0.0f32; mw * mh];
-    let mut image_scores = Vec::with_capacity(holdout.len());
-    let (mut pix_min, mut pix_max) = (f32::INFINITY, f32::NEG_INFINITY);
-    let pb = bar(holdout.len() as u64, "calibrate", opts);
+    let pb = bar((holdout.len() + validation.len()) as u64, "calibrate", opts);
     for &i in &holdout {
         let s = backbone.features(&files[i], |s8, s16| {
             scorer.score_features(s8, s16, &mut map)
         })?;
-        image_scores.push(s);
-        for &v in &map {
-            pix_min = pix_min.min(v);
-            pix_max = pix_max.max(v);
-        }
+        cal.add(s, false, &map, Some(&vec![false; map.len()]));
+        pb.inc(1);
+    }
+    for (kind, path, mask) in &validation {
+        let s = backbone.features(path, |s8, s16| scorer.score_features(s8, s16, &mut map))?;
+        // A defect image without a mask still counts for the image threshold; its pixels
+        // are left out of the pixel threshold (their labels are unknown).
+        let labels = match mask {
+            Some(m) if m.is_file() => Some(crate::eval::load_mask(Some(m), mw, mh)?),
+            Some(_) => None,
+            None => Some(vec![false; map.len()]),
+        };
+        cal.add(s, kind != "good", &map, labels.as_deref());
         pb.inc(1);
     }
     pb.finish();
-    let img_min = image_scores.iter().copied().fold(f32::INFINITY, f32::min);
-    let img_max = image_scores
-        .iter()
-        .copied()
-        .fold(f32::NEG_INFINITY, f32::max);
-    header.thresholds = Thresholds {
-        image: Normalisation {
-            threshold: img_max,
-            min: img_min,
-            max: img_max,
-        },
-        pixel: Normalisation {
-            threshold: pix_max,
-            min: pix_min,
-            max: pix_max,
-        },
-        method: "good-only hold-out: threshold = largest good score (anomalib's rule without anomalous validation samples); \
-                 min/max = range of hold-out scores"
-            .into(),
-        calibration_images: holdout.len(),
-    };
+    header.thresholds = cal.thresholds(holdout.len(), validation.len());
+    let (img_t, pix_t) = (
+        header.thresholds.image.threshold,
+        header.thresholds.pixel.threshold,
+    );
     let t_cal = t2.elapsed().as_secs_f64();
     header.training.seconds = (t0.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     let bank_rows = artifact.bank.rows();
@@ -287,8 +286,10 @@ pub fn fit(plan: &FitPlan, opts: &FitOptions) -> Result<FitReport, FitError> {
         patches,
         bank_rows,
         dim,
-        image_threshold: img_max,
-        pixel_threshold: pix_max,
+        image_threshold: img_t,
+        pixel_threshold: pix_t,
+        calibration: header.thresholds.method.clone(),
+        validation_images: validation.len(),
         seconds: Seconds {
             features: t_features,
             coreset: t_coreset,
@@ -296,6 +297,87 @@ pub fn fit(plan: &FitPlan, opts: &FitOptions) -> Result<FitReport, FitError> {
             total: t0.elapsed().as_secs_f64(),
         },
     })
+}
+
+/// Scores of the calibration images: image scores with labels, and pixel values with
+/// labels where they are known.
+#[derive(Default)]
+struct Calibration {
+    images: Vec<f32>,
+    image_defective: Vec<bool>,
+    pixels: Vec<f32>,
+    pixel_defective: Vec<bool>,
+    /// Range of every map value seen (labelled or not), for the normalisation.
+    pix_min: f32,
+    pix_max: f32,
+}
+
+impl Calibration {
+    fn add(&mut self, score: f32, defective: bool, map: &[f32], labels: Option<&[bool]>) {
+        if self.images.is_empty() {
+            (self.pix_min, self.pix_max) = (f32::INFINITY, f32::NEG_INFINITY);
+        }
+        self.images.push(score);
+        self.image_defective.push(defective);
+        for &v in map {
+            self.pix_min = self.pix_min.min(v);
+            self.pix_max = self.pix_max.max(v);
+        }
+        if let Some(l) = labels {
+            self.pixels.extend_from_slice(map);
+            self.pixel_defective.extend_from_slice(l);
+        }
+    }
+
+    /// F1-optimal thresholds where defective samples exist (anomalib's
+    /// `F1AdaptiveThreshold`), else the largest good score (anomalib's rule without
+    /// anomalous validation samples). min/max: the range of all calibration scores.
+    fn thresholds(&self, holdout: usize, validation: usize) -> Thresholds {
+        use crate::eval::metrics::f1_optimal_threshold;
+        let max_good = |v: &[f32], d: &[bool]| {
+            v.iter()
+                .zip(d)
+                .filter(|(_, &d)| !d)
+                .map(|(&v, _)| v)
+                .fold(f32::NEG_INFINITY, f32::max)
+        };
+        let img_f1 = f1_optimal_threshold(&self.images, &self.image_defective);
+        let pix_f1 = f1_optimal_threshold(&self.pixels, &self.pixel_defective);
+        let img_t = img_f1.unwrap_or_else(|| max_good(&self.images, &self.image_defective));
+        let pix_t = pix_f1.unwrap_or_else(|| max_good(&self.pixels, &self.pixel_defective));
+        let img_min = self.images.iter().copied().fold(f32::INFINITY, f32::min);
+        let img_max = self
+            .images
+            .iter()
+            .copied()
+            .fold(f32::NEG_INFINITY, f32::max);
+        let rule = |f1: bool| {
+            if f1 {
+                "F1-optimal on labelled validation samples (midway between the classes at the best cut)"
+            } else {
+                "largest good score (no defective validation samples)"
+            }
+        };
+        Thresholds {
+            image: Normalisation {
+                threshold: img_t,
+                min: img_min,
+                max: img_max,
+            },
+            pixel: Normalisation {
+                threshold: pix_t,
+                min: self.pix_min,
+                max: self.pix_max,
+            },
+            method: format!(
+                "{holdout} good hold-out + {validation} validation images; image: {}; pixel: {}; \
+                 min/max = range of all calibration scores",
+                rule(img_f1.is_some()),
+                rule(pix_f1.is_some())
+            ),
+            calibration_images: holdout + validation,
+        }
+    }
 }
 
 fn header(

@@ -20,7 +20,7 @@ use ort::session::SessionOutputs;
 use super::patchcore::PatchCoreScorer;
 use super::regions::RegionFinder;
 use super::{f32_output, FrameGeometry, HeadError};
-use crate::patchcore::Artifact;
+use crate::patchcore::{Artifact, TileSpec};
 use crate::verdict::{Defect, Failure, Inspection};
 
 /// Where the score and map come from.
@@ -48,6 +48,8 @@ pub struct AnomalyConfig {
     /// Frame pixel size in millimetres, for defect areas in mm².
     pub mm_per_px: Option<f32>,
     pub max_defects: usize,
+    /// Fitted models: inspect frames as overlapping tiles (the worker drives it).
+    pub tile: Option<TileSpec>,
 }
 
 /// What the head saw in the last frame, for `lineside eval`: the normalised image score
@@ -66,6 +68,10 @@ pub struct AnomalyHead {
     map: Vec<f32>,
     map_size: (usize, usize),
     score: f32,
+    /// Tiled frames: one tile's raw map, and per-pixel tile counts of the stitched map.
+    tile_map: Vec<f32>,
+    coverage: Vec<f32>,
+    tile_raw_max: f32,
 }
 
 impl AnomalyHead {
@@ -82,7 +88,76 @@ impl AnomalyHead {
             cfg,
             regions: RegionFinder::default(),
             score: 0.0,
+            tile_map: vec![0.0; map_size.0 * map_size.1],
+            coverage: Vec::new(),
+            tile_raw_max: f32::NEG_INFINITY,
         }
+    }
+
+    pub fn tile_spec(&self) -> Option<TileSpec> {
+        self.cfg.tile.filter(|_| self.fitted.is_some())
+    }
+
+    /// Starts a tiled frame whose stitched map is `width` x `height` (map pixels; the
+    /// buffers grow only when the frame geometry changes).
+    pub fn begin_tiles(&mut self, width: usize, height: usize) {
+        let n = width * height;
+        if self.map.len() != n {
+            self.map.resize(n, 0.0);
+        }
+        if self.coverage.len() != n {
+            self.coverage.resize(n, 0.0);
+        }
+        self.map.fill(0.0);
+        self.coverage.fill(0.0);
+        self.map_size = (width, height);
+        self.tile_raw_max = f32::NEG_INFINITY;
+    }
+
+    /// Scores one tile's backbone outputs and adds its raw map at `(x, y)` of the
+    /// stitched map.
+    pub fn add_tile(
+        &mut self,
+        outputs: &SessionOutputs<'_>,
+        x: usize,
+        y: usize,
+    ) -> Result<(), HeadError> {
+        let Some(scorer) = self.fitted.as_mut() else {
+            return Ok(());
+        };
+        let raw = scorer.score_outputs(outputs, &mut self.tile_map)?;
+        self.tile_raw_max = self.tile_raw_max.max(raw);
+        let (tw, th) = scorer.map_size();
+        let (w, h) = self.map_size;
+        for r in 0..th.min(h.saturating_sub(y)) {
+            let cols = tw.min(w.saturating_sub(x));
+            let dst = (y + r) * w + x;
+            let src = &self.tile_map[r * tw..r * tw + cols];
+            for ((m, c), v) in self.map[dst..dst + cols]
+                .iter_mut()
+                .zip(&mut self.coverage[dst..dst + cols])
+                .zip(src)
+            {
+                *m += v;
+                *c += 1.0;
+            }
+        }
+        Ok(())
+    }
+
+    /// Averages the overlaps, normalises, and decides like an untiled frame: image score
+    /// = the largest tile score. `geometry` maps stitched-map pixels to frame pixels.
+    pub fn finish_tiles(&mut self, geometry: &FrameGeometry, out: &mut Inspection) {
+        out.clear();
+        let AnomalyScoring::Fitted(a) = &self.cfg.scoring else {
+            return;
+        };
+        let (image, pixel) = (&a.header.thresholds.image, &a.header.thresholds.pixel);
+        for (m, c) in self.map.iter_mut().zip(&self.coverage) {
+            *m = pixel.apply_unclamped(*m / c.max(1.0));
+        }
+        self.score = image.apply_unclamped(self.tile_raw_max);
+        self.decide(None, geometry, out);
     }
 
     pub fn max_defects(&self) -> usize {

@@ -6,6 +6,7 @@
 //! - [`coreset`]: greedy k-center subsampling of the training patches (the memory bank).
 //! - [`knn`]: nearest-neighbour distance of each patch to the bank (blocked, SIMD, rayon).
 //! - [`map`]: patch distances → anomaly map at input resolution (bilinear + Gaussian).
+//! - [`tiles`]: frames larger than the input, as overlapping tiles.
 //! - [`artifact`]: the versioned file a fit writes and the head reads
 //!   (format documented in `docs/patchcore-artifact.md`).
 
@@ -15,12 +16,14 @@ pub mod features;
 pub mod knn;
 pub mod map;
 mod rng;
+pub mod tiles;
 
 pub use artifact::{Artifact, ArtifactError, ArtifactHeader};
 pub use features::{FeatureLayout, PatchAssembler};
 pub use knn::{MemoryBank, NnScratch};
 pub use map::MapBuilder;
 pub use rng::SplitMix64;
+pub use tiles::{tile_grid, TileSpec};
 
 /// The backbone outputs PatchCore reads: stride-8 and stride-16 feature maps.
 pub const LAYER_S8: &str = "feat_s8";

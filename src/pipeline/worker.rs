@@ -8,10 +8,11 @@ use crate::config::{HeadPlan, ScenarioPlan};
 use crate::engine::{EngineError, InferenceSession, SessionOptions};
 use crate::frame::FrameLayout;
 use crate::heads::{
-    AnomalyHead, ClassifyHead, Evidence, FrameGeometry, FrameRef, Head, HeadError, OcrConfig,
-    OcrHead,
+    AnomalyConfig, AnomalyHead, AnomalyScoring, ClassifyHead, Evidence, FrameGeometry, FrameRef,
+    Head, HeadError, OcrConfig, OcrHead,
 };
-use crate::preprocess::{PreprocessError, Preprocessor};
+use crate::patchcore::{tile_grid, TileSpec};
+use crate::preprocess::{Fit, PreprocessError, PreprocessSpec, Preprocessor, Rect, Transform};
 use crate::verdict::Inspection;
 
 #[derive(Debug, thiserror::Error)]
@@ -36,16 +37,99 @@ pub struct Worker {
     preprocessor: Preprocessor,
     session: InferenceSession,
     head: Head,
+    tiles: Option<Tiles>,
+}
+
+/// Tiled inspection (`[head] tile`): one preprocessor per tile (its roi is the tile), and
+/// where each tile's map lands in the stitched map. Rebuilt only when the frame size changes.
+struct Tiles {
+    spec: TileSpec,
+    frame: (u32, u32),
+    tiles: Vec<(Preprocessor, usize, usize)>,
+    map_size: (usize, usize),
+    geometry: Option<FrameGeometry>,
+}
+
+impl Tiles {
+    fn replan(
+        &mut self,
+        base: &PreprocessSpec,
+        width: u32,
+        height: u32,
+    ) -> Result<(), PreprocessError> {
+        let region = match base.roi {
+            Some(r) if r.x + r.width > width || r.y + r.height > height => {
+                return Err(PreprocessError::RoiOutside {
+                    roi: r,
+                    width,
+                    height,
+                })
+            }
+            Some(r) => r,
+            None => Rect {
+                x: 0,
+                y: 0,
+                width,
+                height,
+            },
+        };
+        let rects = tile_grid(region, &self.spec);
+        let (tw, th) = (rects[0].width as usize, rects[0].height as usize);
+        let (iw, ih) = (base.width, base.height);
+        // Map pixels per frame pixel: input / tile (1 when tiles are input-sized).
+        let map_w = (region.width as usize * iw).div_ceil(tw).max(iw);
+        let map_h = (region.height as usize * ih).div_ceil(th).max(ih);
+        self.tiles = rects
+            .iter()
+            .map(|r| {
+                let mut spec = base.clone();
+                spec.roi = Some(*r);
+                spec.fit = Fit::Stretch;
+                let x = ((r.x - region.x) as usize * iw / tw).min(map_w - iw);
+                let y = ((r.y - region.y) as usize * ih / th).min(map_h - ih);
+                (Preprocessor::new(spec), x, y)
+            })
+            .collect();
+        self.map_size = (map_w, map_h);
+        self.geometry = Some(FrameGeometry {
+            transform: Transform {
+                origin: (region.x as f32, region.y as f32),
+                scale: (tw as f32 / iw as f32, th as f32 / ih as f32),
+                pad: (0.0, 0.0),
+            },
+            input: (map_w, map_h),
+        });
+        self.frame = (width, height);
+        Ok(())
+    }
 }
 
 impl Worker {
     pub fn new(plan: &ScenarioPlan, intra_threads: usize) -> Result<Worker, EngineError> {
         let spec = plan.preprocess.clone();
-        let session = InferenceSession::open(
+        let mut session = InferenceSession::open(
             Arc::clone(&plan.model),
             spec.tensor_shape(),
             SessionOptions { intra_threads },
         )?;
+        if let HeadPlan::Anomaly(AnomalyConfig {
+            scoring: AnomalyScoring::Fitted(a),
+            ..
+        }) = &plan.head
+        {
+            // The backbone's feature maps follow the input size, which is fixed here:
+            // preallocated, ONNX Runtime writes them in place every frame.
+            let h = &a.header;
+            let (w, hh) = (h.preprocess.width, h.preprocess.height);
+            let [c8, c16] = h.features.channels;
+            session.preallocate_outputs(&[
+                (h.backbone.outputs[0].as_str(), vec![1, c8, hh / 8, w / 8]),
+                (
+                    h.backbone.outputs[1].as_str(),
+                    vec![1, c16, hh / 16, w / 16],
+                ),
+            ])?;
+        }
         let head = match &plan.head {
             HeadPlan::Classify(c) => Head::Classify(ClassifyHead::new(c.clone())),
             HeadPlan::Anomaly(c) => Head::Anomaly(Box::new(AnomalyHead::new(c.clone()))),
@@ -54,10 +138,21 @@ impl Worker {
                 ..c.clone()
             })?)),
         };
+        let tiles = match &head {
+            Head::Anomaly(h) => h.tile_spec().map(|spec| Tiles {
+                spec,
+                frame: (0, 0),
+                tiles: Vec::new(),
+                map_size: (0, 0),
+                geometry: None,
+            }),
+            Head::Classify(_) | Head::Ocr(_) => None,
+        };
         Ok(Worker {
             preprocessor: Preprocessor::new(spec),
             session,
             head,
+            tiles,
         })
     }
 
@@ -82,6 +177,9 @@ impl Worker {
         layout: &FrameLayout,
         out: &mut Inspection,
     ) -> Result<StageTimes, WorkerError> {
+        if self.tiles.is_some() {
+            return self.process_tiled(bytes, layout, out);
+        }
         let t0 = Instant::now();
         let transform = self
             .preprocessor
@@ -102,5 +200,41 @@ impl Worker {
             infer: t2 - t1,
             head: t3 - t2,
         })
+    }
+
+    /// As [`Self::process`], tile by tile: each tile is preprocessed, run and scored, the
+    /// tile maps are averaged into one map over the frame, and the head decides once.
+    fn process_tiled(
+        &mut self,
+        bytes: &[u8],
+        layout: &FrameLayout,
+        out: &mut Inspection,
+    ) -> Result<StageTimes, WorkerError> {
+        let (Some(tiles), Head::Anomaly(head)) = (self.tiles.as_mut(), &mut self.head) else {
+            return Ok(StageTimes::default());
+        };
+        layout.check(bytes.len()).map_err(PreprocessError::from)?;
+        if tiles.frame != (layout.width, layout.height) {
+            tiles.replan(self.preprocessor.spec(), layout.width, layout.height)?;
+        }
+        let mut times = StageTimes::default();
+        head.begin_tiles(tiles.map_size.0, tiles.map_size.1);
+        for (pre, x, y) in &mut tiles.tiles {
+            let t0 = Instant::now();
+            pre.run(bytes, layout, self.session.input_mut())?;
+            let t1 = Instant::now();
+            let outputs = self.session.run()?;
+            let t2 = Instant::now();
+            head.add_tile(&outputs, *x, *y)?;
+            times.preprocess += t1 - t0;
+            times.infer += t2 - t1;
+            times.head += t2.elapsed();
+        }
+        let t3 = Instant::now();
+        if let Some(g) = &tiles.geometry {
+            head.finish_tiles(g, out);
+        }
+        times.head += t3.elapsed();
+        Ok(times)
     }
 }

@@ -9,6 +9,12 @@ For each set it writes
     <out>/<set>/test/good/NNN.png               good parts never used for fitting
     <out>/<set>/test/<defect>/NNN.png           parts with one synthetic defect
     <out>/<set>/ground_truth/<defect>/NNN_mask.png   exact masks (0 / 255)
+    <out>/<set>/validation/good/NNN.png, validation/<defect>/NNN.png,
+        validation/ground_truth/<defect>/NNN_mask.png
+                                                threshold calibration for `lineside fit`
+                                                ([fit] validation): drawn like the test
+                                                images (same region of the photo) but
+                                                with their own seeds, never test images
     <out>/<set>/dataset.json                    what was generated, with seeds and versions
 
 All images are 256x256 RGB PNG. Every image has its own seed (set, split, index), so one
@@ -52,7 +58,7 @@ SETS = {
     "leather": ("leather", ["scratch", "stain", "hole", "crack"]),
 }
 PHOTO_TINT = {"brick": (1.0, 0.72, 0.6), "gravel": (0.95, 0.95, 0.9), "grass": (0.7, 1.0, 0.55)}
-SPLIT_CODE = {"train": 1, "test_good": 2, "test_defect": 3}
+SPLIT_CODE = {"train": 1, "test_good": 2, "test_defect": 3, "val_good": 4, "val_defect": 5}
 
 
 def rng_for(set_name, split, index, extra=0):
@@ -276,7 +282,7 @@ def save_png(path, arr01_or_mask):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def make_set(name, out, n_train, n_test_good, n_per_defect):
+def make_set(name, out, n_train, n_test_good, n_per_defect, n_val_good=10, n_val_per_defect=3):
     root = os.path.join(out, name)
     digest = hashlib.sha256()
     for i in range(n_train):
@@ -295,14 +301,29 @@ def make_set(name, out, n_train, n_test_good, n_per_defect):
                 raise RuntimeError(f"{name}/{d}/{i}: empty mask")
             digest.update(save_png(os.path.join(root, "test", d, f"{i:03d}.png"), bad).encode())
             digest.update(save_png(os.path.join(root, "ground_truth", d, f"{i:03d}_mask.png"), mask).encode())
+    # Validation: separate seeds (split codes 4 and 5), test-like crops; the fit's threshold
+    # calibration reads them, eval never does.
+    for i in range(n_val_good):
+        rng = rng_for(name, "val_good", i)
+        digest.update(save_png(os.path.join(root, "validation/good", f"{i:03d}.png"), texture(name, rng, "test")).encode())
+    for d_index, d in enumerate(defects):
+        for i in range(n_val_per_defect):
+            rng = rng_for(name, "val_defect", i, extra=d_index + 1)
+            img = texture(name, rng, "test")
+            bad, mask = DEFECTS[d](img, rng)
+            if not mask.any():
+                raise RuntimeError(f"{name}/validation/{d}/{i}: empty mask")
+            digest.update(save_png(os.path.join(root, "validation", d, f"{i:03d}.png"), bad).encode())
+            digest.update(save_png(os.path.join(root, "validation/ground_truth", d, f"{i:03d}_mask.png"), mask).encode())
     meta = {
         "name": name,
         "layout": "MVTec AD",
         "size": [SIZE, SIZE],
         "texture": SETS[name][0],
         "defects": defects,
-        "counts": {"train/good": n_train, "test/good": n_test_good, "per_defect": n_per_defect},
-        "seeds": "numpy default_rng([sorted-set-index, split(1 train, 2 test good, 3 test defect), image index, defect index+1])",
+        "counts": {"train/good": n_train, "test/good": n_test_good, "per_defect": n_per_defect,
+                   "validation/good": n_val_good, "validation/per_defect": n_val_per_defect},
+        "seeds": "numpy default_rng([sorted-set-index, split(1 train, 2 test good, 3 test defect, 4 validation good, 5 validation defect), image index, defect index+1])",
         "generator": "tools/datasets/make_anomaly_sets.py",
         "versions": {"numpy": np.__version__, "opencv": cv2.__version__, "pillow": Image.__version__},
         "sha256_of_file_hashes": digest.hexdigest(),
