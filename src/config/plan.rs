@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::diagnostic::Diagnostic;
 use super::file::ScenarioFile;
-use super::heads_plan;
+use super::heads_plan::{self, shape_str};
 use super::schema::*;
 use crate::engine::{ModelInfo, TensorInfo};
 use crate::frame::PixelFormat;
@@ -816,20 +816,6 @@ fn anomaly_rules(
         max_defects: 32,
         tile: None,
     })
-}
-
-fn shape_str(s: &[i64]) -> String {
-    let dims: Vec<String> = s
-        .iter()
-        .map(|d| {
-            if *d < 0 {
-                "?".to_string()
-            } else {
-                d.to_string()
-            }
-        })
-        .collect();
-    format!("[{}]", dims.join(", "))
 }
 
 fn color_name(c: ColorOrder) -> &'static str {

@@ -1,6 +1,8 @@
 //! Shared test helpers: paths, the Python reference environment, frame files.
 #![allow(dead_code)]
 
+pub mod counting;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
