@@ -157,6 +157,7 @@ fn run_one(
             model_id,
             model_sha256,
             text_rules: plan.text_rule_descriptions(),
+            count_rules: plan.count_rule_descriptions(),
         },
         progress: Some(progress),
     };

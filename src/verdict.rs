@@ -36,6 +36,9 @@ pub enum Failure {
     DateMissing { rule: u16 },
     /// Date rule `rule`: the date read is `days` from today, outside the allowed window.
     DateOutOfRange { rule: u16, days: i32 },
+    /// Count rule `rule` (index into the detect head's count rules): `count` boxes matched,
+    /// outside its min/max.
+    CountOutOfRange { rule: u16, count: u32 },
 }
 
 /// A class and its score.

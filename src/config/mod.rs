@@ -1,6 +1,7 @@
 //! Scenario files: schema, loading with located errors, and the checks that turn a file
 //! plus its model into a runnable [`ScenarioPlan`].
 
+mod detect_plan;
 mod diagnostic;
 mod file;
 mod heads_plan;

@@ -4,13 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::detect_plan;
 use super::diagnostic::Diagnostic;
 use super::file::ScenarioFile;
 use super::heads_plan::{self, shape_str};
 use super::schema::*;
 use crate::engine::{ModelInfo, TensorInfo};
 use crate::frame::PixelFormat;
-use crate::heads::{AnomalyConfig, AnomalyScoring, ClassifyConfig, OcrConfig};
+use crate::heads::{AnomalyConfig, AnomalyScoring, ClassifyConfig, DetectConfig, OcrConfig};
 use crate::preprocess::{ColorOrder, Fit, Layout, PreprocessSpec};
 use crate::source::v4l2::{CaptureFormat, ControlName, V4l2Config};
 
@@ -37,6 +38,7 @@ pub enum HeadPlan {
     Classify(ClassifyConfig),
     Anomaly(AnomalyConfig),
     Ocr(OcrConfig),
+    Detect(DetectConfig),
 }
 
 #[derive(Debug, Clone)]
@@ -95,7 +97,13 @@ pub fn check(path: &Path) -> Result<ScenarioPlan, Vec<Diagnostic>> {
             heads_plan::check_ocr_size(&f, p, &mut errs);
         }
     }
+    if f.head.kind == HeadKind::Detect {
+        if let Some(p) = preprocess.as_mut() {
+            detect_plan::detect_preprocess_defaults(&f, p);
+        }
+    }
     heads_plan::check_head_keys(&f, &mut errs);
+    detect_plan::check_detect_keys(&f, &mut errs);
     let head = head_plan(&f, &model, &labels, preprocess.as_ref(), &mut errs);
     let (Some(source), Some(preprocess), Some(head)) = (source, preprocess, head) else {
         return Err(errs);
@@ -635,6 +643,7 @@ fn head_plan(
             }
             heads_plan::ocr_plan(f, model, errs).map(HeadPlan::Ocr)
         }
+        HeadKind::Detect => detect_plan::detect_plan(f, model, labels, errs).map(HeadPlan::Detect),
     };
     if errs.len() == start {
         plan

@@ -154,6 +154,20 @@ pub enum HeadKind {
     /// Text detection + recognition (PP-OCR): `[model]` is the text detector,
     /// `recognizer` the recognition model.
     Ocr,
+    /// Object detection (Ultralytics YOLOv8/YOLO11, YOLOv5/YOLOX exports): boxes, classes
+    /// and `[[rules.count]]`.
+    Detect,
+}
+
+/// detect: how the output tensor is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DetectLayoutSetting {
+    /// From the shape: the smaller of the last two dimensions is 4+nc (YOLOv8) or 5+nc (YOLOv5).
+    #[default]
+    Auto,
+    Yolov8,
+    Yolov5,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -192,6 +206,15 @@ pub struct HeadSection {
     pub tile: Option<[u32; 2]>,
     /// patchcore: pixels neighbouring tiles share (default 32).
     pub tile_overlap: Option<u32>,
+    /// detect: boxes whose best class score is not above this are dropped (default 0.25).
+    pub conf_threshold: Option<f32>,
+    /// detect: NMS drops a box overlapping a better one of its class by more than this
+    /// IoU (default 0.7, as Ultralytics' predict).
+    pub iou_threshold: Option<f32>,
+    /// detect: boxes kept after NMS at most (default 300).
+    pub max_detections: Option<usize>,
+    /// detect: output layout (default "auto").
+    pub layout: Option<DetectLayoutSetting>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -218,6 +241,32 @@ pub struct RulesSection {
     /// ocr: the date date-code rules count from, "YYYY-MM-DD" (replays of old batches,
     /// tests); default: the UTC date when the frame is inspected.
     pub today: Option<String>,
+    /// detect: `[[rules.count]]`, each a number of boxes a good part has.
+    pub count: Option<Vec<CountRuleSection>>,
+    /// detect: each of these classes must be found at least once.
+    pub required_classes: Option<Vec<String>>,
+    /// detect: none of these classes may be found.
+    pub forbidden_classes: Option<Vec<String>>,
+}
+
+/// One `[[rules.count]]`: how many boxes (of a class, in a zone) a good part has.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountRuleSection {
+    /// Names the rule in the defect log (default `count[i]`).
+    pub name: Option<String>,
+    /// Class name (or index when the model has no names); absent: every class.
+    pub class: Option<String>,
+    /// Exactly this many (sets min and max).
+    pub exact: Option<u32>,
+    pub min: Option<u32>,
+    pub max: Option<u32>,
+    /// [x, y, width, height] in frame pixels; a box counts if its centre is inside.
+    pub zone: Option<[f32; 4]>,
+    /// Boxes below this score are not counted (default 0: every box the head kept).
+    pub min_score: Option<f32>,
+    /// Boxes smaller than this many frame pixels are not counted (default 0).
+    pub min_area_px: Option<f32>,
 }
 
 /// One `[[rules.text]]`: give exactly one of `literal`, `pattern`, `date_format`.

@@ -3,6 +3,8 @@
 
 pub mod anomaly;
 pub mod classify;
+pub mod count_rules;
+pub mod detect;
 pub mod ocr;
 pub mod patchcore;
 mod regions;
@@ -16,6 +18,7 @@ use crate::verdict::Inspection;
 
 pub use anomaly::{AnomalyConfig, AnomalyHead, AnomalyScoring, Evidence};
 pub use classify::{ClassifyConfig, ClassifyHead};
+pub use detect::{DetectConfig, DetectHead, DetectLayout};
 pub use ocr::{OcrConfig, OcrHead};
 pub use patchcore::PatchCoreScorer;
 
@@ -45,6 +48,7 @@ pub enum Head {
     Classify(ClassifyHead),
     Anomaly(Box<AnomalyHead>),
     Ocr(Box<OcrHead>),
+    Detect(Box<DetectHead>),
 }
 
 /// The frame a head may need besides the model outputs (OCR cuts text lines out of it).
@@ -67,6 +71,12 @@ impl Head {
             Head::Classify(h) => h.interpret(outputs, out),
             Head::Anomaly(h) => h.interpret(outputs, geometry, out),
             Head::Ocr(h) => h.interpret(outputs, geometry, (frame.bytes, frame.layout), out),
+            Head::Detect(h) => h.interpret(
+                outputs,
+                geometry,
+                (frame.layout.width, frame.layout.height),
+                out,
+            ),
         }
     }
 
@@ -74,7 +84,7 @@ impl Head {
     pub fn anomaly_evidence(&self) -> Option<Evidence<'_>> {
         match self {
             Head::Anomaly(h) => Some(h.evidence()),
-            Head::Classify(_) | Head::Ocr(_) => None,
+            Head::Classify(_) | Head::Ocr(_) | Head::Detect(_) => None,
         }
     }
 
@@ -84,6 +94,11 @@ impl Head {
             Head::Classify(h) => Inspection::with_capacity(h.top_k(), 0),
             Head::Anomaly(h) => Inspection::with_capacity(0, h.max_defects()),
             Head::Ocr(_) => Inspection::with_capacity(0, 0),
+            Head::Detect(h) => {
+                let mut i = Inspection::with_capacity(0, h.max_detections());
+                i.failures.reserve(h.failures_capacity());
+                i
+            }
         }
     }
 }

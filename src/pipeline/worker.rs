@@ -8,8 +8,8 @@ use crate::config::{HeadPlan, ScenarioPlan};
 use crate::engine::{EngineError, InferenceSession, SessionOptions};
 use crate::frame::FrameLayout;
 use crate::heads::{
-    AnomalyConfig, AnomalyHead, AnomalyScoring, ClassifyHead, Evidence, FrameGeometry, FrameRef,
-    Head, HeadError, OcrConfig, OcrHead,
+    AnomalyConfig, AnomalyHead, AnomalyScoring, ClassifyHead, DetectHead, Evidence, FrameGeometry,
+    FrameRef, Head, HeadError, OcrConfig, OcrHead,
 };
 use crate::patchcore::{tile_grid, TileSpec};
 use crate::preprocess::{Fit, PreprocessError, PreprocessSpec, Preprocessor, Rect, Transform};
@@ -137,6 +137,7 @@ impl Worker {
                 intra_threads,
                 ..c.clone()
             })?)),
+            HeadPlan::Detect(c) => Head::Detect(Box::new(DetectHead::new(c.clone()))),
         };
         let tiles = match &head {
             Head::Anomaly(h) => h.tile_spec().map(|spec| Tiles {
@@ -146,7 +147,7 @@ impl Worker {
                 map_size: (0, 0),
                 geometry: None,
             }),
-            Head::Classify(_) | Head::Ocr(_) => None,
+            Head::Classify(_) | Head::Ocr(_) | Head::Detect(_) => None,
         };
         Ok(Worker {
             preprocessor: Preprocessor::new(spec),

@@ -20,6 +20,8 @@ pub struct RecordContext {
     pub model_sha256: String,
     /// `[[rules.text]]` by index: name and what it checks.
     pub text_rules: Vec<(String, String)>,
+    /// Detect head count rules by index: name and what they require.
+    pub count_rules: Vec<(String, String)>,
 }
 
 impl RecordContext {
@@ -27,6 +29,13 @@ impl RecordContext {
         match self.text_rules.get(usize::from(i)) {
             Some((name, what)) => ("text", format!("`{name}`: {what}")),
             None => ("text", format!("text[{i}]")),
+        }
+    }
+
+    fn count_rule(&self, i: u16) -> String {
+        match self.count_rules.get(usize::from(i)) {
+            Some((name, what)) => format!("`{name}`: {what}"),
+            None => format!("count[{i}]"),
         }
     }
 
@@ -261,6 +270,10 @@ fn describe(ctx: &RecordContext, f: &Failure) -> FailedRule {
                 detail: format!("{what}: the date read is {days} days from today"),
             }
         }
+        Failure::CountOutOfRange { rule, count } => FailedRule {
+            rule: "count",
+            detail: format!("{}: found {count}", ctx.count_rule(rule)),
+        },
     }
 }
 
