@@ -1,0 +1,306 @@
+//! The detect head against Ultralytics' own post-processing: the real YOLOv8n export in
+//! models/yolo-parts through lineside (letterbox → ONNX Runtime → NMS → frame coordinates)
+//! must give the boxes that `ultralytics.utils.nms.non_max_suppression` + `ops.scale_boxes`
+//! give on Ultralytics' LetterBox of the same image. Ultralytics' NMS needs torch, so the
+//! reference is a committed fixture (tests/fixtures/yolo/reference.json, made by
+//! tools/reference/yolo_ref.py) tied to the model's sha256.
+
+mod common;
+
+use std::process::Command;
+
+use lineside::config;
+use lineside::frame::{BufferPool, PixelBuf};
+use lineside::pipeline::Worker;
+use lineside::pool::Pool;
+use lineside::source::{ImageFolder, Next, Source};
+use serde_json::Value;
+
+/// Matches lineside's boxes to the reference `variant`; returns (boxes, max px diff, max score diff).
+fn compare(variant: &str, px_tol: f64, score_tol: f64) -> (usize, f64, f64) {
+    let root = common::root();
+    let fixture: Value = serde_json::from_slice(
+        &std::fs::read(root.join("tests/fixtures/yolo/reference.json")).unwrap(),
+    )
+    .unwrap();
+    let plan = config::check(&root.join("scenarios/10-screw-locking.toml"))
+        .unwrap_or_else(|d| panic!("{d:?}"));
+    assert_eq!(
+        fixture["model_sha256"].as_str().unwrap(),
+        plan.model.sha256,
+        "reference.json was made for another model file: rerun tools/reference/yolo_ref.py"
+    );
+    assert_eq!(&*plan.labels, ["screw", "hex"]);
+    let mut worker = Worker::new(&plan, 1).unwrap();
+    let (mut max_px, mut max_score, mut boxes) = (0.0f64, 0.0f64, 0);
+    for case in fixture["cases"].as_array().unwrap() {
+        let image = case["image"].as_str().unwrap();
+        let mut source = ImageFolder::open(&root.join("tests/fixtures/yolo").join(image), 1)
+            .unwrap_or_else(|e| panic!("{image}: {e}"));
+        let pool: BufferPool = Pool::new(1, || PixelBuf::with_capacity(source.max_frame_bytes()));
+        let Next::Frame(frame) = source.next(0, &pool) else {
+            panic!("{image}: no frame")
+        };
+        assert_eq!(frame.layout.width as u64, case["width"].as_u64().unwrap());
+        let mut ins = worker.new_inspection();
+        worker
+            .process(frame.bytes(), &frame.layout, &mut ins)
+            .unwrap();
+        let refs = case[variant].as_array().unwrap();
+        let conf = fixture["conf"].as_f64().unwrap();
+        // A reference box within 1e-3 of the threshold may fall on either side of it.
+        let marginal = |s: f64| (s - conf).abs() < score_tol;
+        let mut used = vec![false; ins.defects.len()];
+        for r in refs {
+            let xyxy: Vec<f64> = r["xyxy"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            let class = r["class"].as_u64().unwrap() as usize;
+            let score = r["score"].as_f64().unwrap();
+            let best = ins
+                .defects
+                .iter()
+                .enumerate()
+                .filter(|(i, d)| !used[*i] && d.class == Some(class))
+                .map(|(i, d)| {
+                    let ours = [
+                        d.bbox[0] as f64,
+                        d.bbox[1] as f64,
+                        (d.bbox[0] + d.bbox[2]) as f64,
+                        (d.bbox[1] + d.bbox[3]) as f64,
+                    ];
+                    let px = ours
+                        .iter()
+                        .zip(&xyxy)
+                        .map(|(a, b)| (a - b).abs())
+                        .fold(0.0, f64::max);
+                    (i, px, (d.score as f64 - score).abs())
+                })
+                .min_by(|a, b| a.1.total_cmp(&b.1));
+            match best {
+                Some((i, px, ds)) if px <= px_tol && ds <= score_tol => {
+                    used[i] = true;
+                    max_px = max_px.max(px);
+                    max_score = max_score.max(ds);
+                    boxes += 1;
+                }
+                _ if marginal(score) => {}
+                other => panic!(
+                    "{variant} {image}: reference box {xyxy:?} class {class} score {score:.4} has no match within {px_tol} px / {score_tol} (closest: {other:?}); ours: {:?}",
+                    ins.defects
+                ),
+            }
+        }
+        for (d, u) in ins.defects.iter().zip(&used) {
+            assert!(
+                *u || marginal(d.score as f64),
+                "{image}: lineside found {d:?}, Ultralytics did not"
+            );
+        }
+        eprintln!(
+            "{variant} {image}: {} boxes (Ultralytics {})",
+            ins.defects.len(),
+            refs.len()
+        );
+    }
+    eprintln!("{variant}: {boxes} boxes matched; max |coord diff| {max_px:.4} px, max |score diff| {max_score:.2e}");
+    assert!(boxes >= 10, "too few boxes to say anything: {boxes}");
+    (boxes, max_px, max_score)
+}
+
+/// Same network input (LetterBox with cv2.INTER_LINEAR_EXACT, which lineside's bilinear
+/// reproduces): NMS and scale-back must agree to 1 px and 1e-3.
+#[test]
+fn yolo_export_matches_ultralytics_postprocessing() {
+    compare("linear_exact", 1.0, 1e-3);
+}
+
+/// Against `model.predict`'s own LetterBox (cv2.INTER_LINEAR, 11-bit fixed-point weights):
+/// the resampled pixels differ by a level here and there, which moves scores by up to
+/// ~6e-3 on the photo (boxes by < 0.2 px); the tolerance here is 1 px and 1e-2.
+#[test]
+fn yolo_export_is_close_to_ultralytics_predict_end_to_end() {
+    compare("linear", 1.0, 1e-2);
+}
+
+/// The held-out renders' ground truth (YOLO txt) against what the scenario decides.
+#[test]
+fn screw_demo_counts_the_screws_and_names_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = common::root().join("scenarios/10-screw-locking.toml");
+    let mut plan = config::check(&scenario).unwrap_or_else(|d| panic!("{d:?}"));
+    plan.output_dir = dir.path().join("out");
+    let opts = lineside::runner::RunOptions {
+        progress: false,
+        stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        cores: 2,
+    };
+    for r in lineside::runner::run_scenarios(std::slice::from_ref(&plan), &opts) {
+        r.unwrap();
+    }
+    let log = std::fs::read_to_string(plan.output_dir.join("defects.jsonl")).unwrap();
+    let samples = common::root().join("scenarios/samples/screws");
+    let (mut ng, mut agree, mut n) = (0, 0, 0);
+    for line in log.lines() {
+        let r: Value = serde_json::from_str(line).unwrap();
+        let item = r["item"].as_str().unwrap();
+        let truth = std::fs::read_to_string(samples.join(item).with_extension("txt")).unwrap();
+        let count = |c: &str| truth.lines().filter(|l| l.starts_with(c)).count();
+        let good = count("0 ") >= 3 && count("1 ") == 0;
+        let failed: Vec<(&str, &str)> = r["failed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["rule"].as_str().unwrap(), f["detail"].as_str().unwrap()))
+            .collect();
+        let found = r["defects"].as_array().unwrap().len();
+        eprintln!(
+            "{item}: truth {} screws {} hex, found {found}, {} {failed:?}",
+            count("0 "),
+            count("1 "),
+            r["verdict"]
+        );
+        if r["verdict"] == "NG" {
+            ng += 1;
+            assert!(!failed.is_empty(), "{item}");
+            for (rule, detail) in &failed {
+                assert_eq!(*rule, "count", "{item}");
+                assert!(
+                    detail.starts_with("`screws`: at least 3 `screw`")
+                        || detail.starts_with("`forbidden_classes[hex]`: at most 0 `hex`"),
+                    "{item}: {detail}"
+                );
+            }
+        }
+        agree += usize::from((r["verdict"] == "OK") == good);
+        n += 1;
+    }
+    assert!(n >= 8, "{n} records");
+    assert!(
+        ng > 0 && ng < n,
+        "the demo should have both verdicts: {ng} NG of {n}"
+    );
+    assert!(
+        agree >= n - 1,
+        "verdict agrees with the renders' truth on {agree} of {n}"
+    );
+}
+
+/// `lineside validate` on scenario 10 edited by `edit`; it must fail with a message.
+fn validate_edited(edit: impl Fn(String) -> String, extra: Option<(&str, &str)>) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let root = common::root();
+    let src = root.join("scenarios/10-screw-locking.toml");
+    let models = format!("{}/models/", root.display());
+    if let Some((name, text)) = extra {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let d = dir.path().display().to_string();
+    let f = common::scenario_copy(&src, dir.path(), |t| {
+        edit(t.replace("../models/", &models)).replace("@DIR@", &d)
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_lineside"))
+        .arg("validate")
+        .arg(&f)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("panicked"), "{text}");
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    text
+}
+
+#[test]
+fn validate_catches_bad_model_head_pairs() {
+    // a classifier given to the detect head
+    let text = validate_edited(
+        |t| {
+            t.replace(
+                "yolo-parts/yolo_parts.onnx",
+                "efficientnet-lite0/efficientnet_lite0.onnx",
+            )
+        },
+        None,
+    );
+    assert!(
+        text.contains("`model.path`: the detect head needs a YOLO output")
+            && text.contains("it looks like a classifier: use head kind \"classify\""),
+        "{text}"
+    );
+    // an OCR text detector given to the detect head
+    let text = validate_edited(
+        |t| {
+            t.replace(
+                "yolo-parts/yolo_parts.onnx",
+                "pp-ocrv4/ch_PP-OCRv4_det_infer.onnx",
+            )
+        },
+        None,
+    );
+    assert!(
+        text.contains("it looks like a text detector (PP-OCR DB): use head kind \"ocr\""),
+        "{text}"
+    );
+    // a labels file of the wrong length
+    let text = validate_edited(
+        |t| {
+            t.replace(
+                "yolo_parts.onnx\"",
+                "yolo_parts.onnx\"\nlabels = \"@DIR@/labels.txt\"",
+            )
+        },
+        Some(("labels.txt", "screw\nhex\nwasher\n")),
+    );
+    assert!(
+        text.contains("`model.labels`: the labels file lists 3 class names but output `output0` [1, 6, 1344] scores 2 classes"),
+        "{text}"
+    );
+    // bad rules
+    let text = validate_edited(
+        |t| {
+            t.replace("class = \"screw\"", "class = \"srew\"")
+                .replace("[\"hex\"]", "[\"bolt\"]")
+                .replace("iou_threshold = 0.7", "iou_threshold = 7")
+        },
+        None,
+    );
+    for want in [
+        "`rules.count[0].class`: `srew` is not a class of this model; its classes are [\"screw\", \"hex\"]",
+        "`rules.forbidden_classes`: `bolt` is not a class",
+        "`head.iou_threshold`: must be a number in [0, 1]",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+}
+
+/// A YOLO export given to the ocr head names the head it belongs to.
+#[test]
+fn yolo_file_given_to_the_ocr_head_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = common::root();
+    let src = root.join("scenarios/29-food-label-date.toml");
+    let models = format!("{}/models/", root.display());
+    let f = common::scenario_copy(&src, dir.path(), |t| {
+        t.replace("../models/", &models).replace(
+            "pp-ocrv4/ch_PP-OCRv4_det_infer.onnx",
+            "yolo-parts/yolo_parts.onnx",
+        )
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_lineside"))
+        .arg("validate")
+        .arg(&f)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("the ocr head needs a text detector")
+            && text.contains("it looks like an object detector (YOLO): use head kind \"detect\""),
+        "{text}"
+    );
+}
