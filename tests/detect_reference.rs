@@ -23,8 +23,14 @@ fn compare(variant: &str, px_tol: f64, score_tol: f64) -> (usize, f64, f64) {
         &std::fs::read(root.join("tests/fixtures/yolo/reference.json")).unwrap(),
     )
     .unwrap();
-    let plan = config::check(&root.join("scenarios/10-screw-locking.toml"))
+    let mut plan = config::check(&root.join("scenarios/10-screw-locking.toml"))
         .unwrap_or_else(|d| panic!("{d:?}"));
+    // The reference was letterboxed with cv2.INTER_LINEAR ("linear", what `predict` does)
+    // or cv2.INTER_LINEAR_EXACT ("linear_exact"); lineside resamples the same way.
+    plan.preprocess.interpolation = match variant {
+        "linear_exact" => lineside::preprocess::Interpolation::LinearExact,
+        _ => lineside::preprocess::Interpolation::Linear,
+    };
     assert_eq!(
         fixture["model_sha256"].as_str().unwrap(),
         plan.model.sha256,
@@ -111,19 +117,18 @@ fn compare(variant: &str, px_tol: f64, score_tol: f64) -> (usize, f64, f64) {
     (boxes, max_px, max_score)
 }
 
-/// Same network input (LetterBox with cv2.INTER_LINEAR_EXACT, which lineside's bilinear
-/// reproduces): NMS and scale-back must agree to 1 px and 1e-3.
+/// Against `model.predict` end to end: Ultralytics' LetterBox (cv2.INTER_LINEAR, which
+/// lineside's `linear` reproduces bit for bit), NMS and scale_boxes: 1 px and 1e-3.
 #[test]
-fn yolo_export_matches_ultralytics_postprocessing() {
-    compare("linear_exact", 1.0, 1e-3);
+fn yolo_export_matches_ultralytics_predict_end_to_end() {
+    compare("linear", 1.0, 1e-3);
 }
 
-/// Against `model.predict`'s own LetterBox (cv2.INTER_LINEAR, 11-bit fixed-point weights):
-/// the resampled pixels differ by a level here and there, which moves scores by up to
-/// ~6e-3 on the photo (boxes by < 0.2 px); the tolerance here is 1 px and 1e-2.
+/// With `interpolation = "linear_exact"` (cv2.INTER_LINEAR_EXACT on the Python side) the
+/// inputs differ by a level here and there; boxes and scores still agree to 1 px and 1e-3.
 #[test]
-fn yolo_export_is_close_to_ultralytics_predict_end_to_end() {
-    compare("linear", 1.0, 1e-2);
+fn yolo_export_matches_ultralytics_with_linear_exact() {
+    compare("linear_exact", 1.0, 1e-3);
 }
 
 /// The held-out renders' ground truth (YOLO txt) against what the scenario decides.

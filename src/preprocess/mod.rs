@@ -244,10 +244,29 @@ impl Preprocessor {
             let ty = plan.dst.y as usize + dy;
             for c in 0..ch {
                 acc.fill(0.0);
-                for (k, &wk) in w.iter().enumerate() {
-                    let src = &self.horizontal[((start - y_lo + k) * ch + c) * dst_w..][..dst_w];
-                    for (a, &v) in acc.iter_mut().zip(src) {
-                        *a += wk * v;
+                if plan.y.opencv_fixed_point {
+                    // OpenCV's vectorised INTER_LINEAR: horizontal sums S in units of 1/2048,
+                    // each row term ((S >> 4) * beta) >> 16, then (t + 2) >> 2. Summed here in
+                    // integers, kept in `acc` as the final 8-bit value.
+                    for (k, &wk) in w.iter().enumerate() {
+                        let src =
+                            &self.horizontal[((start - y_lo + k) * ch + c) * dst_w..][..dst_w];
+                        let beta = (wk * 2048.0) as i32;
+                        for (a, &v) in acc.iter_mut().zip(src) {
+                            let s = (v * 2048.0) as i32;
+                            *a += (((s >> 4) * beta) >> 16) as f32;
+                        }
+                    }
+                    for a in acc.iter_mut() {
+                        *a = (((*a as i32) + 2) >> 2) as f32;
+                    }
+                } else {
+                    for (k, &wk) in w.iter().enumerate() {
+                        let src =
+                            &self.horizontal[((start - y_lo + k) * ch + c) * dst_w..][..dst_w];
+                        for (a, &v) in acc.iter_mut().zip(src) {
+                            *a += wk * v;
+                        }
                     }
                 }
                 let oc = if swap { 2 - c } else { c };

@@ -13,8 +13,10 @@ pub enum Interpolation {
     /// Pillow `Image.BILINEAR` (antialiased).
     #[default]
     Bilinear,
-    /// OpenCV `cv2.INTER_LINEAR` (not antialiased).
+    /// OpenCV `cv2.INTER_LINEAR` (not antialiased), bit for bit.
     Linear,
+    /// OpenCV `cv2.INTER_LINEAR_EXACT` (within one 8-bit level).
+    LinearExact,
     /// OpenCV `cv2.INTER_NEAREST`.
     Nearest,
 }
@@ -32,13 +34,17 @@ pub struct Axis {
     /// Whether the horizontal pass rounds to 8 bits before the vertical one (Pillow does;
     /// OpenCV keeps the intermediate in fixed point).
     pub round_between_passes: bool,
+    /// Whether the vertical pass reproduces OpenCV's vectorised fixed-point arithmetic
+    /// (`INTER_LINEAR`) instead of rounding an exact sum.
+    pub opencv_fixed_point: bool,
 }
 
 impl Axis {
     pub fn new(interp: Interpolation, in_start: usize, in_len: usize, out_len: usize) -> Axis {
         match interp {
             Interpolation::Bilinear => pillow_bilinear(in_start, in_len, out_len),
-            Interpolation::Linear => opencv_linear(in_start, in_len, out_len),
+            Interpolation::Linear => opencv_linear(in_start, in_len, out_len, true),
+            Interpolation::LinearExact => opencv_linear(in_start, in_len, out_len, false),
             Interpolation::Nearest => opencv_nearest(in_start, in_len, out_len),
         }
     }
@@ -77,6 +83,7 @@ fn pillow_bilinear(in_start: usize, in_len: usize, out_len: usize) -> Axis {
         weights: vec![0.0; out_len * taps],
         taps,
         round_between_passes: true,
+        opencv_fixed_point: false,
     };
     let ss = 1.0 / filterscale;
     for xx in 0..out_len {
@@ -103,7 +110,7 @@ fn pillow_bilinear(in_start: usize, in_len: usize, out_len: usize) -> Axis {
     axis
 }
 
-fn opencv_linear(in_start: usize, in_len: usize, out_len: usize) -> Axis {
+fn opencv_linear(in_start: usize, in_len: usize, out_len: usize, fixed_point: bool) -> Axis {
     let scale = in_len as f64 / out_len as f64;
     let mut axis = Axis {
         start: Vec::with_capacity(out_len),
@@ -111,6 +118,7 @@ fn opencv_linear(in_start: usize, in_len: usize, out_len: usize) -> Axis {
         weights: vec![0.0; out_len * 2],
         taps: 2,
         round_between_passes: false,
+        opencv_fixed_point: fixed_point,
     };
     for dx in 0..out_len {
         let f = ((dx as f64 + 0.5) * scale - 0.5) as f32;
@@ -124,8 +132,9 @@ fn opencv_linear(in_start: usize, in_len: usize, out_len: usize) -> Axis {
             sx = in_len as i64 - 1;
             fx = 0.0;
         }
-        // OpenCV quantises weights to 11 bits (INTER_RESIZE_COEF_BITS).
-        let b = (fx * 2048.0).round() / 2048.0;
+        // OpenCV quantises weights to 11 bits (INTER_RESIZE_COEF_BITS): the first is
+        // cvRound((1 - fx) * 2048), the second what is left of 2048.
+        let b = (2048.0 - ((1.0 - fx) * 2048.0).round_ties_even()) / 2048.0;
         let n = if b == 0.0 { 1 } else { 2 };
         axis.weights[dx * 2] = 1.0 - b;
         axis.weights[dx * 2 + 1] = b;
@@ -143,6 +152,7 @@ fn opencv_nearest(in_start: usize, in_len: usize, out_len: usize) -> Axis {
         weights: vec![1.0; out_len],
         taps: 1,
         round_between_passes: false,
+        opencv_fixed_point: false,
     };
     for dx in 0..out_len {
         let sx = ((dx as f64 * scale).floor() as usize).min(in_len - 1);
@@ -160,6 +170,7 @@ mod tests {
         for interp in [
             Interpolation::Bilinear,
             Interpolation::Linear,
+            Interpolation::LinearExact,
             Interpolation::Nearest,
         ] {
             for (i, o) in [(1280, 224), (100, 300), (7, 7), (3, 1)] {

@@ -7,7 +7,7 @@ side can compare its own output within a tolerance.
 usage: preprocess_ref.py CASES.json
 Each case: {"raw": path, "width", "height", "fourcc", "stride", "roi": [x,y,w,h] | null,
             "fit": "stretch"|"center_crop"|"letterbox", "crop_fraction", "out_w", "out_h",
-            "interpolation": "bilinear"|"linear"|"linear_simd"|"nearest", "pad": 114, "out": path}
+            "interpolation": "bilinear"|"linear"|"linear_exact"|"nearest", "pad": 114, "out": path}
 """
 import json
 import sys
@@ -56,11 +56,11 @@ def center_crop(x, y, w, h, mw, mh, frac):
 def resize(rgb, w, h, interpolation):
     if interpolation == "bilinear":
         return np.asarray(Image.fromarray(rgb).resize((w, h), Image.BILINEAR))
-    # lineside's `linear` is OpenCV's bit-exact linear resize; OpenCV's default SIMD
-    # INTER_LINEAR differs from that by at most one level ("linear_simd" checks it).
+    # lineside's `linear` is OpenCV's INTER_LINEAR (its vectorised fixed-point path) bit
+    # for bit; `linear_exact` is INTER_LINEAR_EXACT within one level.
     flag = {
-        "linear": cv2.INTER_LINEAR_EXACT,
-        "linear_simd": cv2.INTER_LINEAR,
+        "linear": cv2.INTER_LINEAR,
+        "linear_exact": cv2.INTER_LINEAR_EXACT,
         "nearest": cv2.INTER_NEAREST,
     }[interpolation]
     return cv2.resize(rgb, (w, h), interpolation=flag)

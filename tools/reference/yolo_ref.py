@@ -2,9 +2,9 @@
 """Reference detections for tests/detect_reference.rs, computed with Ultralytics' own code.
 
 For each image and two resamplers: ultralytics' LetterBox (as its predictor builds it for a
-fixed-size ONNX export: auto=False, pad 114) with cv2.INTER_LINEAR (what `model.predict` uses)
-and with cv2.INTER_LINEAR_EXACT (what lineside's `interpolation = "linear"` reproduces bit for
-bit, so that the NMS/scale-back comparison sees identical network input) → BGR→RGB, /255 → onnxruntime on the ONNX file →
+fixed-size ONNX export: auto=False, pad 114) with cv2.INTER_LINEAR (what `model.predict` uses,
+and what lineside's `interpolation = "linear"` reproduces bit for bit) and with
+cv2.INTER_LINEAR_EXACT (lineside's `"linear_exact"`) → BGR→RGB, /255 → onnxruntime on the ONNX file →
 ultralytics.utils.nms.non_max_suppression (predict defaults: conf 0.25, IoU 0.7, max_det 300)
 → ultralytics.utils.ops.scale_boxes back to the original image.
 
