@@ -4,7 +4,7 @@
 
 use super::diagnostic::Diagnostic;
 use super::file::ScenarioFile;
-use super::heads_plan::shape_str;
+use super::heads_plan::{self, shape_str};
 use super::schema::{DetectLayoutSetting, HeadKind};
 use crate::engine::ModelInfo;
 use crate::heads::count_rules::CountRule;
@@ -81,28 +81,7 @@ pub(crate) fn detect_plan(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let out = match &h.output {
-        Some(name) => match model.output(name) {
-            Some(o) => o,
-            None => {
-                errs.push(f.diag(
-                    "head.output",
-                    format!(
-                        "the model has no output `{name}`; its outputs are {}",
-                        model.output_names()
-                    ),
-                ));
-                return None;
-            }
-        },
-        None => match model.outputs.first() {
-            Some(o) => o,
-            None => {
-                errs.push(f.diag("model.path", "the model has no outputs"));
-                return None;
-            }
-        },
-    };
+    let out = heads_plan::head_output(f, model, errs)?;
     let looks_like = if out.shape.len() == 4 && out.shape[1] == 1 {
         " — it looks like a text detector (PP-OCR DB): use head kind \"ocr\""
     } else if out.shape.len() == 2 {

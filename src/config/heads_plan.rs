@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::diagnostic::Diagnostic;
 use super::file::ScenarioFile;
 use super::schema::HeadKind;
-use crate::engine::ModelInfo;
+use crate::engine::{ModelInfo, TensorInfo};
 use crate::heads::text_rules::{DateFormat, TextCheck, TextRule};
 use crate::heads::OcrConfig;
 use crate::preprocess::{ColorOrder, Interpolation, PreprocessSpec};
@@ -380,4 +380,35 @@ pub(crate) fn shape_str(s: &[i64]) -> String {
         })
         .collect();
     format!("[{}]", dims.join(", "))
+}
+
+/// The output `[head] output` names, else the model's first; a missing name or a model
+/// without outputs is reported.
+pub(crate) fn head_output<'m>(
+    f: &ScenarioFile,
+    model: &'m ModelInfo,
+    errs: &mut Vec<Diagnostic>,
+) -> Option<&'m TensorInfo> {
+    match &f.head.output {
+        Some(name) => {
+            let out = model.output(name);
+            if out.is_none() {
+                errs.push(f.diag(
+                    "head.output",
+                    format!(
+                        "the model has no output `{name}`; its outputs are {}",
+                        model.output_names()
+                    ),
+                ));
+            }
+            out
+        }
+        None => {
+            let out = model.outputs.first();
+            if out.is_none() {
+                errs.push(f.diag("model.path", "the model has no outputs"));
+            }
+            out
+        }
+    }
 }

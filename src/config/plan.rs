@@ -658,22 +658,7 @@ fn classify_plan(
     labels: &[String],
     errs: &mut Vec<Diagnostic>,
 ) -> Option<ClassifyConfig> {
-    let out = match &f.head.output {
-        Some(name) => match model.output(name) {
-            Some(o) => o,
-            None => {
-                errs.push(f.diag(
-                    "head.output",
-                    format!(
-                        "the model has no output `{name}`; its outputs are {}",
-                        model.output_names()
-                    ),
-                ));
-                return None;
-            }
-        },
-        None => model.outputs.first()?,
-    };
+    let out = heads_plan::head_output(f, model, errs)?;
     let key = if f.head.output.is_some() {
         "head.output"
     } else {
