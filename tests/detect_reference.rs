@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use lineside::config;
 use lineside::frame::{BufferPool, PixelBuf};
 use lineside::pipeline::Worker;
@@ -207,15 +205,8 @@ fn validate_edited(edit: impl Fn(String) -> String, extra: Option<(&str, &str)>)
     let f = common::scenario_copy(&src, dir.path(), |t| {
         edit(t.replace("../models/", &models)).replace("@DIR@", &d)
     });
-    let out = Command::new(env!("CARGO_BIN_EXE_lineside"))
-        .arg("validate")
-        .arg(&f)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    assert!(!text.contains("panicked"), "{text}");
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let (code, text) = common::validate_file(&f);
+    assert_eq!(code, Some(1), "{text}");
     text
 }
 
@@ -295,14 +286,8 @@ fn yolo_file_given_to_the_ocr_head_is_caught() {
             "yolo-parts/yolo_parts.onnx",
         )
     });
-    let out = Command::new(env!("CARGO_BIN_EXE_lineside"))
-        .arg("validate")
-        .arg(&f)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let (code, text) = common::validate_file(&f);
+    assert_eq!(code, Some(1), "{text}");
     assert!(
         text.contains("the ocr head needs a text detector")
             && text.contains("it looks like an object detector (YOLO): use head kind \"detect\""),

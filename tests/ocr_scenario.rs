@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use serde_json::Value;
 
 #[test]
@@ -71,15 +69,8 @@ fn validate_edited(edit: impl Fn(String) -> String) -> String {
     let src = root.join("scenarios/29-food-label-date.toml");
     let models = format!("{}/models/", root.display());
     let f = common::scenario_copy(&src, dir.path(), |t| edit(t.replace("../models/", &models)));
-    let out = Command::new(env!("CARGO_BIN_EXE_lineside"))
-        .arg("validate")
-        .arg(&f)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    assert!(!text.contains("panicked"), "{text}");
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let (code, text) = common::validate_file(&f);
+    assert_eq!(code, Some(1), "{text}");
     text
 }
 

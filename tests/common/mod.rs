@@ -129,3 +129,17 @@ pub fn normalize(p: &Path) -> PathBuf {
     }
     out
 }
+
+/// Runs `lineside validate FILE` and returns its exit code and stderr+stdout; a panic is
+/// never an acceptable answer.
+pub fn validate_file(file: &Path) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lineside"))
+        .arg("validate")
+        .arg(file)
+        .output()
+        .expect("start lineside");
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("panicked"), "{text}");
+    (out.status.code(), text)
+}
