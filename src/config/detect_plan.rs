@@ -182,6 +182,7 @@ pub(crate) fn detect_plan(
         output: out.name.clone(),
         layout,
         classes,
+        mask_coeffs: 0,
         anchors,
         conf_threshold,
         iou_threshold,
@@ -189,6 +190,7 @@ pub(crate) fn detect_plan(
         max_nms: 30000,
         mm_per_px: f.rules.mm_per_px,
         count_rules: count_rules.into(),
+        tile: None,
     })
 }
 

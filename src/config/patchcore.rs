@@ -161,6 +161,7 @@ pub(super) fn fitted_scoring(
 pub(super) fn tiling(
     f: &ScenarioFile,
     spec: &PreprocessSpec,
+    stretch_only: bool,
     errs: &mut Vec<Diagnostic>,
 ) -> Option<TileSpec> {
     let Some([w, h]) = f.head.tile else {
@@ -194,7 +195,7 @@ pub(super) fn tiling(
             ),
         ));
     }
-    if spec.fit != Fit::Stretch {
+    if stretch_only && spec.fit != Fit::Stretch {
         errs.push(f.diag(
             "preprocess.fit",
             "tiles are resized to the model input: use fit = \"stretch\" (the default) with `tile`",

@@ -608,7 +608,7 @@ fn head_plan(
                 anomaly_plan(f, model, errs).map(HeadPlan::Anomaly)
             } else {
                 let spec = preprocess?;
-                let tile = super::patchcore::tiling(f, spec, errs);
+                let tile = super::patchcore::tiling(f, spec, true, errs);
                 super::patchcore::fitted_scoring(f, model, spec, errs)
                     .and_then(|scoring| anomaly_rules(f, scoring, errs))
                     .map(|cfg| HeadPlan::Anomaly(AnomalyConfig { tile, ..cfg }))
@@ -643,7 +643,11 @@ fn head_plan(
             }
             heads_plan::ocr_plan(f, model, errs).map(HeadPlan::Ocr)
         }
-        HeadKind::Detect => detect_plan::detect_plan(f, model, labels, errs).map(HeadPlan::Detect),
+        HeadKind::Detect => {
+            let tile = preprocess.and_then(|p| super::patchcore::tiling(f, p, false, errs));
+            detect_plan::detect_plan(f, model, labels, errs)
+                .map(|cfg| HeadPlan::Detect(DetectConfig { tile, ..cfg }))
+        }
     };
     if errs.len() == start {
         plan

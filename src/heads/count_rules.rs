@@ -1,8 +1,8 @@
-//! Count rules for the detect head: how many boxes of a class (inside a zone, above a score
+//! Count rules for the detect and segment heads: how many boxes of a class (inside a zone, above a score
 //! and an area) a good part has. `required_classes` / `forbidden_classes` are count rules
 //! with `min = 1` / `max = 0`.
 
-use crate::verdict::{Defect, Failure};
+use crate::verdict::{Defect, Failure, Inspection};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CountRule {
@@ -73,6 +73,15 @@ impl CountRule {
             s.push_str(&format!(" of >= {} px²", self.min_area_px));
         }
         s
+    }
+}
+
+/// Checks every rule against the defects found and records each failure.
+pub fn apply_count_rules(rules: &[CountRule], out: &mut Inspection) {
+    for (i, rule) in rules.iter().enumerate() {
+        if let Some(f) = rule.check(i, &out.defects) {
+            out.fail(f);
+        }
     }
 }
 

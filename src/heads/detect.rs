@@ -10,7 +10,9 @@
 use ort::session::SessionOutputs;
 
 use super::{f32_output, FrameGeometry, HeadError};
-use crate::heads::count_rules::CountRule;
+use crate::heads::count_rules::{apply_count_rules, CountRule};
+use crate::patchcore::TileSpec;
+use crate::preprocess::Transform;
 use crate::verdict::{Defect, Inspection};
 
 /// How the output tensor is laid out.
@@ -49,6 +51,9 @@ pub struct DetectConfig {
     pub output: String,
     pub layout: DetectLayout,
     pub classes: usize,
+    /// Values after the class scores (YOLOv8 layout): a segmentation model's mask
+    /// coefficients; 0 for a detector.
+    pub mask_coeffs: usize,
     /// Anchors in the output (N), used to size the candidate buffer.
     pub anchors: usize,
     pub conf_threshold: f32,
@@ -59,16 +64,42 @@ pub struct DetectConfig {
     /// Frame pixels per mm, for `area_mm2` (`[rules] mm_per_px`).
     pub mm_per_px: Option<f32>,
     pub count_rules: std::sync::Arc<[CountRule]>,
+    /// Inspect the frame as overlapping tiles (the worker drives it).
+    pub tile: Option<TileSpec>,
 }
 
-/// One box before NMS: xyxy in model-input pixels.
+/// One box before NMS.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Candidate {
+    /// xyxy in frame pixels (not clipped yet); NMS compares these, so boxes from
+    /// different tiles meet on one scale.
     pub xyxy: [f32; 4],
+    /// xyxy in the model input of the tile it came from.
+    pub input_xyxy: [f32; 4],
     pub score: f32,
     pub class: usize,
-    /// Anchor index, the tie-breaker that makes the order deterministic.
+    /// Tile and anchor index: the tie-breaker that makes the order deterministic, and
+    /// where a segment head finds the box's mask coefficients.
+    pub tile: usize,
     pub anchor: usize,
+}
+
+/// Tile edges inside the inspected region, in frame pixels (left x, top y, right x,
+/// bottom y). An object cut by such an edge is seen whole by the neighbouring tile when
+/// the overlap is larger than the object, so boxes touching a cut edge are dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TileCut {
+    pub edges: [Option<f32>; 4],
+}
+
+impl TileCut {
+    fn cuts(&self, b: &[f32; 4], margin: (f32, f32)) -> bool {
+        let [l, t, r, bo] = self.edges;
+        l.is_some_and(|e| b[0] <= e + margin.0)
+            || t.is_some_and(|e| b[1] <= e + margin.1)
+            || r.is_some_and(|e| b[2] >= e - margin.0)
+            || bo.is_some_and(|e| b[3] >= e - margin.1)
+    }
 }
 
 pub struct DetectHead {
@@ -86,12 +117,28 @@ impl DetectHead {
         }
     }
 
+    pub fn config(&self) -> &DetectConfig {
+        &self.cfg
+    }
+
+    pub fn tile_spec(&self) -> Option<TileSpec> {
+        self.cfg.tile
+    }
+
     pub fn max_detections(&self) -> usize {
         self.cfg.max_detections
     }
 
     pub fn failures_capacity(&self) -> usize {
         self.cfg.count_rules.len().max(4)
+    }
+
+    /// Makes room for the candidates of `tiles` tiles (called when the tiling changes,
+    /// so frames allocate nothing).
+    pub fn reserve_tiles(&mut self, tiles: usize) {
+        let want = self.cfg.anchors * tiles.max(1);
+        self.candidates
+            .reserve(want.saturating_sub(self.candidates.len()));
     }
 
     pub fn interpret(
@@ -102,45 +149,91 @@ impl DetectHead {
         out: &mut Inspection,
     ) -> Result<(), HeadError> {
         let (shape, data) = f32_output(outputs, &self.cfg.output)?;
-        self.detect(shape, data)?;
-        self.to_frame(geometry, frame_size, out);
-        for (i, rule) in self.cfg.count_rules.iter().enumerate() {
-            if let Some(f) = rule.check(i, &out.defects) {
-                out.fail(f);
-            }
-        }
+        self.candidates.clear();
+        self.add(shape, data, &geometry.transform, 0, &TileCut::default())?;
+        self.finish(frame_size, out);
         Ok(())
     }
 
-    /// The kept boxes of the last frame, in model-input pixels, best first.
+    /// Starts a tiled frame.
+    pub fn begin_tiles(&mut self) {
+        self.candidates.clear();
+    }
+
+    /// Adds one tile's boxes (its model outputs, its transform to the frame).
+    pub fn add_tile(
+        &mut self,
+        outputs: &SessionOutputs<'_>,
+        transform: &Transform,
+        tile: usize,
+        cut: &TileCut,
+    ) -> Result<(), HeadError> {
+        let (shape, data) = f32_output(outputs, &self.cfg.output)?;
+        self.add(shape, data, transform, tile, cut)
+    }
+
+    /// NMS over every tile's boxes, then the boxes and the count rules into `out`.
+    pub fn finish(&mut self, frame_size: (u32, u32), out: &mut Inspection) {
+        self.nms();
+        out.score = self.keep.first().map(|k| k.score);
+        for k in &self.keep {
+            push_box(k, None, self.cfg.mm_per_px, frame_size, out);
+        }
+        apply_count_rules(&self.cfg.count_rules, out);
+    }
+
+    /// The kept boxes of the last frame, best first.
     pub fn kept(&self) -> &[Candidate] {
         &self.keep
     }
 
-    /// Decodes one output tensor and runs NMS into [`Self::kept`].
+    /// Decodes one untiled output tensor (identity transform) and runs NMS into
+    /// [`Self::kept`].
     pub fn detect(&mut self, shape: &[i64], data: &[f32]) -> Result<(), HeadError> {
+        self.candidates.clear();
+        let identity = Transform {
+            origin: (0.0, 0.0),
+            scale: (1.0, 1.0),
+            pad: (0.0, 0.0),
+        };
+        self.add(shape, data, &identity, 0, &TileCut::default())?;
+        self.nms();
+        Ok(())
+    }
+
+    /// Values per anchor: box, scores (YOLOv5: objectness) and any mask coefficients.
+    fn stride(&self) -> usize {
         let c = &self.cfg;
-        let (n, stride) = match (c.layout, shape) {
-            (DetectLayout::Yolov8, [1, ch, n]) if *ch as usize == 4 + c.classes && *n >= 0 => {
-                (*n as usize, 4 + c.classes)
-            }
-            (DetectLayout::Yolov5, [1, n, ch]) if *ch as usize == 5 + c.classes && *n >= 0 => {
-                (*n as usize, 5 + c.classes)
-            }
-            _ => {
-                return Err(HeadError::Shape {
-                    name: c.output.clone(),
-                    shape: shape.to_vec(),
-                    expected: match c.layout {
-                        DetectLayout::Yolov8 => {
-                            "expected [1, 4 + classes, anchors] (YOLOv8 layout)"
-                        }
-                        DetectLayout::Yolov5 => {
-                            "expected [1, anchors, 5 + classes] (YOLOv5 layout)"
-                        }
-                    },
-                })
-            }
+        match c.layout {
+            DetectLayout::Yolov8 => 4 + c.classes + c.mask_coeffs,
+            DetectLayout::Yolov5 => 5 + c.classes,
+        }
+    }
+
+    /// Decodes one output tensor into candidates (confidence filter, frame coordinates).
+    fn add(
+        &mut self,
+        shape: &[i64],
+        data: &[f32],
+        transform: &Transform,
+        tile: usize,
+        cut: &TileCut,
+    ) -> Result<(), HeadError> {
+        let stride = self.stride();
+        let c = &self.cfg;
+        let n = match (c.layout, shape) {
+            (DetectLayout::Yolov8, [1, ch, n]) if *ch as usize == stride && *n >= 0 => *n as usize,
+            (DetectLayout::Yolov5, [1, n, ch]) if *ch as usize == stride && *n >= 0 => *n as usize,
+            _ => return Err(HeadError::Shape {
+                name: c.output.clone(),
+                shape: shape.to_vec(),
+                expected: match c.layout {
+                    DetectLayout::Yolov8 => {
+                        "expected [1, 4 + classes (+ mask coefficients), anchors] (YOLOv8 layout)"
+                    }
+                    DetectLayout::Yolov5 => "expected [1, anchors, 5 + classes] (YOLOv5 layout)",
+                },
+            }),
         };
         if data.len() != n * stride {
             return Err(HeadError::Shape {
@@ -149,7 +242,22 @@ impl DetectHead {
                 expected: "the tensor holds fewer values than its shape says",
             });
         }
-        self.candidates.clear();
+        let margin = (2.0 * transform.scale.0, 2.0 * transform.scale.1);
+        let mut push = |input_xyxy: [f32; 4], score: f32, class: usize, anchor: usize| {
+            let (x0, y0) = transform.to_frame(input_xyxy[0], input_xyxy[1]);
+            let (x1, y1) = transform.to_frame(input_xyxy[2], input_xyxy[3]);
+            let xyxy = [x0, y0, x1, y1];
+            if !cut.cuts(&xyxy, margin) && self.candidates.len() < self.candidates.capacity() {
+                self.candidates.push(Candidate {
+                    xyxy,
+                    input_xyxy,
+                    score,
+                    class,
+                    tile,
+                    anchor,
+                });
+            }
+        };
         match c.layout {
             DetectLayout::Yolov8 => {
                 // channel-major: value (ch, i) at ch * n + i
@@ -165,12 +273,7 @@ impl DetectHead {
                     }
                     if best > c.conf_threshold {
                         let b = [data[i], data[n + i], data[2 * n + i], data[3 * n + i]];
-                        self.candidates.push(Candidate {
-                            xyxy: xywh_to_xyxy(b),
-                            score: best,
-                            class,
-                            anchor: i,
-                        });
+                        push(xywh_to_xyxy(b), best, class, i);
                     }
                 }
             }
@@ -191,21 +294,27 @@ impl DetectHead {
                         }
                     }
                     if best > c.conf_threshold {
-                        self.candidates.push(Candidate {
-                            xyxy: xywh_to_xyxy([row[0], row[1], row[2], row[3]]),
-                            score: best,
+                        push(
+                            xywh_to_xyxy([row[0], row[1], row[2], row[3]]),
+                            best,
                             class,
-                            anchor: i,
-                        });
+                            i,
+                        );
                     }
                 }
             }
         }
-        // best first; ties by anchor so runs are reproducible (unstable sort: no allocation)
+        Ok(())
+    }
+
+    /// Best first, at most `max_nms` into class-aware NMS, at most `max_detections` kept.
+    fn nms(&mut self) {
+        let c = &self.cfg;
+        // ties by tile and anchor so runs are reproducible (unstable sort: no allocation)
         self.candidates.sort_unstable_by(|a, b| {
             b.score
                 .total_cmp(&a.score)
-                .then_with(|| a.anchor.cmp(&b.anchor))
+                .then_with(|| (a.tile, a.anchor).cmp(&(b.tile, b.anchor)))
         });
         self.candidates.truncate(c.max_nms);
         self.keep.clear();
@@ -221,33 +330,33 @@ impl DetectHead {
                 self.keep.push(*cand);
             }
         }
-        Ok(())
     }
+}
 
-    /// Maps the kept boxes through the letterbox/ROI back onto the frame (clipped to it).
-    fn to_frame(&self, geometry: &FrameGeometry, frame: (u32, u32), out: &mut Inspection) {
-        let (fw, fh) = (frame.0 as f32, frame.1 as f32);
-        out.score = self.keep.first().map(|k| k.score);
-        for k in &self.keep {
-            let (x1, y1) = geometry.transform.to_frame(k.xyxy[0], k.xyxy[1]);
-            let (x2, y2) = geometry.transform.to_frame(k.xyxy[2], k.xyxy[3]);
-            let (x1, x2) = (x1.clamp(0.0, fw), x2.clamp(0.0, fw));
-            let (y1, y2) = (y1.clamp(0.0, fh), y2.clamp(0.0, fh));
-            let (w, h) = ((x2 - x1).max(0.0), (y2 - y1).max(0.0));
-            let area_px = w * h;
-            let d = Defect {
-                class: Some(k.class),
-                bbox: [x1, y1, w, h],
-                area_px,
-                area_mm2: self.cfg.mm_per_px.map(|m| area_px * m * m),
-                score: k.score,
-            };
-            if out.defects.len() < out.defects.capacity() {
-                out.defects.push(d);
-            } else {
-                out.defects_truncated += 1;
-            }
-        }
+/// A kept box as a defect on the frame (clipped to it); `area_px` defaults to the box's.
+pub(crate) fn push_box(
+    k: &Candidate,
+    area_px: Option<f32>,
+    mm_per_px: Option<f32>,
+    frame: (u32, u32),
+    out: &mut Inspection,
+) {
+    let (fw, fh) = (frame.0 as f32, frame.1 as f32);
+    let (x1, x2) = (k.xyxy[0].clamp(0.0, fw), k.xyxy[2].clamp(0.0, fw));
+    let (y1, y2) = (k.xyxy[1].clamp(0.0, fh), k.xyxy[3].clamp(0.0, fh));
+    let (w, h) = ((x2 - x1).max(0.0), (y2 - y1).max(0.0));
+    let area_px = area_px.unwrap_or(w * h);
+    let d = Defect {
+        class: Some(k.class),
+        bbox: [x1, y1, w, h],
+        area_px,
+        area_mm2: mm_per_px.map(|m| area_px * m * m),
+        score: k.score,
+    };
+    if out.defects.len() < out.defects.capacity() {
+        out.defects.push(d);
+    } else {
+        out.defects_truncated += 1;
     }
 }
 
@@ -279,6 +388,7 @@ mod tests {
             output: "output0".into(),
             layout,
             classes,
+            mask_coeffs: 0,
             anchors,
             conf_threshold: 0.25,
             iou_threshold: 0.7,
@@ -286,6 +396,7 @@ mod tests {
             max_nms: 30000,
             mm_per_px: None,
             count_rules: Vec::new().into(),
+            tile: None,
         }
     }
 

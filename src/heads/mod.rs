@@ -18,7 +18,7 @@ use crate::verdict::Inspection;
 
 pub use anomaly::{AnomalyConfig, AnomalyHead, AnomalyScoring, Evidence};
 pub use classify::{ClassifyConfig, ClassifyHead};
-pub use detect::{DetectConfig, DetectHead, DetectLayout};
+pub use detect::{DetectConfig, DetectHead, DetectLayout, TileCut};
 pub use ocr::{OcrConfig, OcrHead};
 pub use patchcore::PatchCoreScorer;
 

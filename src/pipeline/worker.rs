@@ -9,7 +9,7 @@ use crate::engine::{EngineError, InferenceSession, SessionOptions};
 use crate::frame::FrameLayout;
 use crate::heads::{
     AnomalyConfig, AnomalyHead, AnomalyScoring, ClassifyHead, DetectHead, Evidence, FrameGeometry,
-    FrameRef, Head, HeadError, OcrConfig, OcrHead,
+    FrameRef, Head, HeadError, OcrConfig, OcrHead, TileCut,
 };
 use crate::patchcore::{tile_grid, TileSpec};
 use crate::preprocess::{Fit, PreprocessError, PreprocessSpec, Preprocessor, Rect, Transform};
@@ -40,17 +40,39 @@ pub struct Worker {
     tiles: Option<Tiles>,
 }
 
-/// Tiled inspection (`[head] tile`): one preprocessor per tile (its roi is the tile), and
-/// where each tile's map lands in the stitched map. Rebuilt only when the frame size changes.
+/// Tiled inspection (`[head] tile`): one preprocessor per tile (its roi is the tile).
+/// Anomaly heads stitch the tile maps into one map over the frame; detect heads gather
+/// every tile's boxes into one NMS. Rebuilt only when the frame size changes.
 struct Tiles {
     spec: TileSpec,
+    /// Anomaly maps: tiles are stretched to the model input (detection keeps its fit).
+    stretch: bool,
     frame: (u32, u32),
-    tiles: Vec<(Preprocessor, usize, usize)>,
+    tiles: Vec<Tile>,
     map_size: (usize, usize),
     geometry: Option<FrameGeometry>,
 }
 
+struct Tile {
+    pre: Preprocessor,
+    /// Where the tile's map lands in the stitched map.
+    map_xy: (usize, usize),
+    /// Tile edges inside the region, where objects are cut.
+    cut: TileCut,
+}
+
 impl Tiles {
+    fn new(spec: TileSpec, stretch: bool) -> Tiles {
+        Tiles {
+            spec,
+            stretch,
+            frame: (0, 0),
+            tiles: Vec::new(),
+            map_size: (0, 0),
+            geometry: None,
+        }
+    }
+
     fn replan(
         &mut self,
         base: &PreprocessSpec,
@@ -79,15 +101,31 @@ impl Tiles {
         // Map pixels per frame pixel: input / tile (1 when tiles are input-sized).
         let map_w = (region.width as usize * iw).div_ceil(tw).max(iw);
         let map_h = (region.height as usize * ih).div_ceil(th).max(ih);
+        let inner = |at: u32, lo: u32, hi: u32| (at > lo && at < hi).then_some(at as f32);
+        let (rx1, ry1) = (region.x + region.width, region.y + region.height);
         self.tiles = rects
             .iter()
             .map(|r| {
                 let mut spec = base.clone();
                 spec.roi = Some(*r);
-                spec.fit = Fit::Stretch;
+                if self.stretch {
+                    spec.fit = Fit::Stretch;
+                }
                 let x = ((r.x - region.x) as usize * iw / tw).min(map_w - iw);
                 let y = ((r.y - region.y) as usize * ih / th).min(map_h - ih);
-                (Preprocessor::new(spec), x, y)
+                let cut = TileCut {
+                    edges: [
+                        inner(r.x, region.x, rx1),
+                        inner(r.y, region.y, ry1),
+                        inner(r.x + r.width, region.x, rx1),
+                        inner(r.y + r.height, region.y, ry1),
+                    ],
+                };
+                Tile {
+                    pre: Preprocessor::new(spec),
+                    map_xy: (x, y),
+                    cut,
+                }
             })
             .collect();
         self.map_size = (map_w, map_h);
@@ -140,14 +178,9 @@ impl Worker {
             HeadPlan::Detect(c) => Head::Detect(Box::new(DetectHead::new(c.clone()))),
         };
         let tiles = match &head {
-            Head::Anomaly(h) => h.tile_spec().map(|spec| Tiles {
-                spec,
-                frame: (0, 0),
-                tiles: Vec::new(),
-                map_size: (0, 0),
-                geometry: None,
-            }),
-            Head::Classify(_) | Head::Ocr(_) | Head::Detect(_) => None,
+            Head::Anomaly(h) => h.tile_spec().map(|spec| Tiles::new(spec, true)),
+            Head::Detect(h) => h.tile_spec().map(|spec| Tiles::new(spec, false)),
+            Head::Classify(_) | Head::Ocr(_) => None,
         };
         Ok(Worker {
             preprocessor: Preprocessor::new(spec),
@@ -203,37 +236,56 @@ impl Worker {
         })
     }
 
-    /// As [`Self::process`], tile by tile: each tile is preprocessed, run and scored, the
-    /// tile maps are averaged into one map over the frame, and the head decides once.
+    /// As [`Self::process`], tile by tile: each tile is preprocessed and run; an anomaly
+    /// head averages the tile maps into one map over the frame, a detect head puts every
+    /// tile's boxes through one NMS; the head decides once.
     fn process_tiled(
         &mut self,
         bytes: &[u8],
         layout: &FrameLayout,
         out: &mut Inspection,
     ) -> Result<StageTimes, WorkerError> {
-        let (Some(tiles), Head::Anomaly(head)) = (self.tiles.as_mut(), &mut self.head) else {
+        let Some(tiles) = self.tiles.as_mut() else {
             return Ok(StageTimes::default());
         };
         layout.check(bytes.len()).map_err(PreprocessError::from)?;
         if tiles.frame != (layout.width, layout.height) {
             tiles.replan(self.preprocessor.spec(), layout.width, layout.height)?;
+            if let Head::Detect(h) = &mut self.head {
+                h.reserve_tiles(tiles.tiles.len());
+            }
         }
         let mut times = StageTimes::default();
-        head.begin_tiles(tiles.map_size.0, tiles.map_size.1);
-        for (pre, x, y) in &mut tiles.tiles {
+        out.clear();
+        match &mut self.head {
+            Head::Anomaly(h) => h.begin_tiles(tiles.map_size.0, tiles.map_size.1),
+            Head::Detect(h) => h.begin_tiles(),
+            Head::Classify(_) | Head::Ocr(_) => return Ok(times),
+        }
+        for (i, tile) in tiles.tiles.iter_mut().enumerate() {
             let t0 = Instant::now();
-            pre.run(bytes, layout, self.session.input_mut())?;
+            let transform = tile.pre.run(bytes, layout, self.session.input_mut())?;
             let t1 = Instant::now();
             let outputs = self.session.run()?;
             let t2 = Instant::now();
-            head.add_tile(&outputs, *x, *y)?;
+            match &mut self.head {
+                Head::Anomaly(h) => h.add_tile(&outputs, tile.map_xy.0, tile.map_xy.1)?,
+                Head::Detect(h) => h.add_tile(&outputs, &transform, i, &tile.cut)?,
+                Head::Classify(_) | Head::Ocr(_) => {}
+            }
             times.preprocess += t1 - t0;
             times.infer += t2 - t1;
             times.head += t2.elapsed();
         }
         let t3 = Instant::now();
-        if let Some(g) = &tiles.geometry {
-            head.finish_tiles(g, out);
+        match &mut self.head {
+            Head::Anomaly(h) => {
+                if let Some(g) = &tiles.geometry {
+                    h.finish_tiles(g, out);
+                }
+            }
+            Head::Detect(h) => h.finish((layout.width, layout.height), out),
+            Head::Classify(_) | Head::Ocr(_) => {}
         }
         times.head += t3.elapsed();
         Ok(times)
