@@ -13,21 +13,23 @@ use crate::preprocess::{Fit, Interpolation, PreprocessSpec};
 
 /// `[head]`/`[rules]` keys that belong to the detect head only.
 pub(crate) fn check_detect_keys(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) {
-    if f.head.kind == HeadKind::Detect {
+    let (h, r) = (&f.head, &f.rules);
+    if f.head.kind != HeadKind::Detect && h.layout.is_some() {
+        errs.push(f.diag("head.layout", "applies to head kind \"detect\" only"));
+    }
+    if matches!(f.head.kind, HeadKind::Detect | HeadKind::Segment) {
         return;
     }
-    let (h, r) = (&f.head, &f.rules);
     for (key, set) in [
         ("head.conf_threshold", h.conf_threshold.is_some()),
         ("head.iou_threshold", h.iou_threshold.is_some()),
         ("head.max_detections", h.max_detections.is_some()),
-        ("head.layout", h.layout.is_some()),
         ("rules.count", r.count.is_some()),
         ("rules.required_classes", r.required_classes.is_some()),
         ("rules.forbidden_classes", r.forbidden_classes.is_some()),
     ] {
         if set {
-            errs.push(f.diag(key, "applies to head kind \"detect\" only"));
+            errs.push(f.diag(key, "applies to head kinds \"detect\" and \"segment\" only"));
         }
     }
 }
@@ -153,27 +155,12 @@ pub(crate) fn detect_plan(
     } else {
         out.shape[1]
     } as usize;
-    let prob = |errs: &mut Vec<Diagnostic>, key: &str, v: Option<f32>, default: f32| {
-        let v = v.unwrap_or(default);
-        if !(0.0..=1.0).contains(&v) {
-            errs.push(f.diag(key, "must be a number in [0, 1]"));
-        }
-        v
-    };
-    let conf_threshold = prob(errs, "head.conf_threshold", h.conf_threshold, 0.25);
-    let iou_threshold = prob(errs, "head.iou_threshold", h.iou_threshold, 0.7);
-    let max_detections = h.max_detections.unwrap_or(300);
-    if max_detections == 0 {
-        errs.push(f.diag(
-            "head.max_detections",
-            "must be at least 1 (Ultralytics uses 300)",
-        ));
-    }
-    if let Some(m) = f.rules.mm_per_px {
-        if !(m.is_finite() && m > 0.0) {
-            errs.push(f.diag("rules.mm_per_px", "must be a positive number"));
-        }
-    }
+    let NmsSettings {
+        conf_threshold,
+        iou_threshold,
+        max_detections,
+    } = nms_settings(f, errs);
+    check_mm_per_px(f, errs);
     let count_rules = count_rules(f, labels, classes, errs);
     if errs.len() != start {
         return None;
@@ -194,7 +181,56 @@ pub(crate) fn detect_plan(
     })
 }
 
-fn class_of(
+/// Ultralytics' predict settings (`[head] conf_threshold`, `iou_threshold`,
+/// `max_detections`), checked.
+pub(crate) struct NmsSettings {
+    pub conf_threshold: f32,
+    pub iou_threshold: f32,
+    pub max_detections: usize,
+}
+
+pub(crate) fn nms_settings(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> NmsSettings {
+    let h = &f.head;
+    let conf_threshold = probability(f, errs, "head.conf_threshold", h.conf_threshold, 0.25);
+    let iou_threshold = probability(f, errs, "head.iou_threshold", h.iou_threshold, 0.7);
+    let max_detections = h.max_detections.unwrap_or(300);
+    if max_detections == 0 {
+        errs.push(f.diag(
+            "head.max_detections",
+            "must be at least 1 (Ultralytics uses 300)",
+        ));
+    }
+    NmsSettings {
+        conf_threshold,
+        iou_threshold,
+        max_detections,
+    }
+}
+
+/// A `[0, 1]` setting with its default.
+pub(crate) fn probability(
+    f: &ScenarioFile,
+    errs: &mut Vec<Diagnostic>,
+    key: &str,
+    v: Option<f32>,
+    default: f32,
+) -> f32 {
+    let v = v.unwrap_or(default);
+    if !(0.0..=1.0).contains(&v) {
+        errs.push(f.diag(key, "must be a number in [0, 1]"));
+    }
+    v
+}
+
+pub(crate) fn check_mm_per_px(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) {
+    if let Some(m) = f.rules.mm_per_px {
+        if !(m.is_finite() && m > 0.0) {
+            errs.push(f.diag("rules.mm_per_px", "must be a positive number"));
+        }
+    }
+}
+
+pub(crate) fn class_of(
     f: &ScenarioFile,
     key: &str,
     name: &str,
@@ -223,7 +259,7 @@ fn class_of(
     found
 }
 
-fn count_rules(
+pub(crate) fn count_rules(
     f: &ScenarioFile,
     labels: &[String],
     classes: usize,
@@ -321,10 +357,12 @@ fn count_rules(
 impl super::ScenarioPlan {
     /// What each count rule requires, by index, for the defect log.
     pub fn count_rule_descriptions(&self) -> Vec<(String, String)> {
-        let super::HeadPlan::Detect(c) = &self.head else {
-            return Vec::new();
+        let rules = match &self.head {
+            super::HeadPlan::Detect(c) => &c.count_rules,
+            super::HeadPlan::Segment(c) => &c.count_rules,
+            _ => return Vec::new(),
         };
-        c.count_rules
+        rules
             .iter()
             .map(|r| (r.name.clone(), r.describe(&self.labels)))
             .collect()

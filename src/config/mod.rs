@@ -8,6 +8,7 @@ mod heads_plan;
 mod patchcore;
 mod plan;
 pub mod schema;
+mod segment_plan;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use file::ScenarioFile;

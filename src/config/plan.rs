@@ -9,9 +9,12 @@ use super::diagnostic::Diagnostic;
 use super::file::ScenarioFile;
 use super::heads_plan::{self, shape_str};
 use super::schema::*;
+use super::segment_plan;
 use crate::engine::{ModelInfo, TensorInfo};
 use crate::frame::PixelFormat;
-use crate::heads::{AnomalyConfig, AnomalyScoring, ClassifyConfig, DetectConfig, OcrConfig};
+use crate::heads::{
+    AnomalyConfig, AnomalyScoring, ClassifyConfig, DetectConfig, OcrConfig, SegmentConfig,
+};
 use crate::preprocess::{ColorOrder, Fit, Layout, PreprocessSpec};
 use crate::source::v4l2::{CaptureFormat, ControlName, V4l2Config};
 
@@ -39,6 +42,7 @@ pub enum HeadPlan {
     Anomaly(AnomalyConfig),
     Ocr(OcrConfig),
     Detect(DetectConfig),
+    Segment(SegmentConfig),
 }
 
 #[derive(Debug, Clone)]
@@ -102,7 +106,13 @@ pub fn check(path: &Path) -> Result<ScenarioPlan, Vec<Diagnostic>> {
             detect_plan::detect_preprocess_defaults(&f, p);
         }
     }
+    if f.head.kind == HeadKind::Segment {
+        if let Some(p) = preprocess.as_mut() {
+            segment_plan::segment_preprocess_defaults(&f, &model, p);
+        }
+    }
     heads_plan::check_head_keys(&f, &mut errs);
+    segment_plan::check_segment_keys(&f, &mut errs);
     detect_plan::check_detect_keys(&f, &mut errs);
     let head = head_plan(&f, &model, &labels, preprocess.as_ref(), &mut errs);
     let (Some(source), Some(preprocess), Some(head)) = (source, preprocess, head) else {
@@ -642,6 +652,9 @@ fn head_plan(
                 only_for(errs, key, set, kind);
             }
             heads_plan::ocr_plan(f, model, errs).map(HeadPlan::Ocr)
+        }
+        HeadKind::Segment => {
+            segment_plan::segment_plan(f, model, labels, errs).map(HeadPlan::Segment)
         }
         HeadKind::Detect => {
             let tile = preprocess.and_then(|p| super::patchcore::tiling(f, p, false, errs));

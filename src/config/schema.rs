@@ -157,6 +157,22 @@ pub enum HeadKind {
     /// Object detection (Ultralytics YOLOv8/YOLO11, YOLOv5/YOLOX exports): boxes, classes
     /// and `[[rules.count]]`.
     Detect,
+    /// Segmentation: per-pixel class maps `[1, C, H, W]` or Ultralytics segmentation
+    /// exports (boxes + mask prototypes) → regions judged by `[[rules.count]]`.
+    Segment,
+}
+
+/// segment: what turns a class map's values into probabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivationSetting {
+    /// Softmax (several classes) or sigmoid (one) unless the values already are
+    /// probabilities.
+    #[default]
+    Auto,
+    Softmax,
+    Sigmoid,
+    None,
 }
 
 /// detect: how the output tensor is laid out.
@@ -215,6 +231,13 @@ pub struct HeadSection {
     pub max_detections: Option<usize>,
     /// detect: output layout (default "auto").
     pub layout: Option<DetectLayoutSetting>,
+    /// segment (class maps): the class that is not a defect, by name or index, or "none"
+    /// (default: class 0 when the map has several classes).
+    pub background: Option<String>,
+    /// segment (class maps): how values become probabilities (default "auto").
+    pub activation: Option<ActivationSetting>,
+    /// segment: probability at which a pixel belongs to a mask (default 0.5).
+    pub mask_threshold: Option<f32>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -155,6 +155,19 @@ impl DetectHead {
         Ok(())
     }
 
+    /// Decodes one untiled frame's outputs and runs NMS into [`Self::kept`].
+    pub fn run(
+        &mut self,
+        outputs: &SessionOutputs<'_>,
+        transform: &Transform,
+    ) -> Result<(), HeadError> {
+        let (shape, data) = f32_output(outputs, &self.cfg.output)?;
+        self.candidates.clear();
+        self.add(shape, data, transform, 0, &TileCut::default())?;
+        self.nms();
+        Ok(())
+    }
+
     /// Starts a tiled frame.
     pub fn begin_tiles(&mut self) {
         self.candidates.clear();

@@ -8,6 +8,7 @@ pub mod detect;
 pub mod ocr;
 pub mod patchcore;
 mod regions;
+pub mod segment;
 pub mod text_rules;
 
 use ort::session::SessionOutputs;
@@ -21,6 +22,7 @@ pub use classify::{ClassifyConfig, ClassifyHead};
 pub use detect::{DetectConfig, DetectHead, DetectLayout, TileCut};
 pub use ocr::{OcrConfig, OcrHead};
 pub use patchcore::PatchCoreScorer;
+pub use segment::{SegmentConfig, SegmentHead};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HeadError {
@@ -49,6 +51,7 @@ pub enum Head {
     Anomaly(Box<AnomalyHead>),
     Ocr(Box<OcrHead>),
     Detect(Box<DetectHead>),
+    Segment(Box<SegmentHead>),
 }
 
 /// The frame a head may need besides the model outputs (OCR cuts text lines out of it).
@@ -77,6 +80,12 @@ impl Head {
                 (frame.layout.width, frame.layout.height),
                 out,
             ),
+            Head::Segment(h) => h.interpret(
+                outputs,
+                geometry,
+                (frame.layout.width, frame.layout.height),
+                out,
+            ),
         }
     }
 
@@ -84,7 +93,7 @@ impl Head {
     pub fn anomaly_evidence(&self) -> Option<Evidence<'_>> {
         match self {
             Head::Anomaly(h) => Some(h.evidence()),
-            Head::Classify(_) | Head::Ocr(_) | Head::Detect(_) => None,
+            Head::Classify(_) | Head::Ocr(_) | Head::Detect(_) | Head::Segment(_) => None,
         }
     }
 
@@ -96,6 +105,11 @@ impl Head {
             Head::Ocr(_) => Inspection::with_capacity(0, 0),
             Head::Detect(h) => {
                 let mut i = Inspection::with_capacity(0, h.max_detections());
+                i.failures.reserve(h.failures_capacity());
+                i
+            }
+            Head::Segment(h) => {
+                let mut i = Inspection::with_capacity(0, h.max_regions());
                 i.failures.reserve(h.failures_capacity());
                 i
             }

@@ -11,6 +11,8 @@ pub struct Region {
     pub y1: usize,
     pub pixels: usize,
     pub max: f32,
+    /// Sum of the values over the region's pixels (mean = sum / pixels).
+    pub sum: f32,
 }
 
 #[derive(Default)]
@@ -27,6 +29,20 @@ impl RegionFinder {
         w: usize,
         h: usize,
         threshold: f32,
+        emit: impl FnMut(Region),
+    ) {
+        let n = (w * h).min(map.len());
+        self.find_where(w, h, |i| i < n && map[i] >= threshold, |i| map[i], emit);
+    }
+
+    /// Calls `emit` for each 8-connected region of pixels where `inside(index)` holds, in
+    /// the row-major order of each region's first pixel; `value(index)` feeds max and sum.
+    pub fn find_where(
+        &mut self,
+        w: usize,
+        h: usize,
+        inside: impl Fn(usize) -> bool,
+        value: impl Fn(usize) -> f32,
         mut emit: impl FnMut(Region),
     ) {
         let n = w * h;
@@ -35,8 +51,8 @@ impl RegionFinder {
             self.stack.reserve(n.saturating_sub(self.stack.capacity()));
         }
         self.seen.fill(false);
-        for start in 0..n.min(map.len()) {
-            if self.seen[start] || map[start] < threshold {
+        for start in 0..n {
+            if self.seen[start] || !inside(start) {
                 continue;
             }
             let mut r = Region {
@@ -46,6 +62,7 @@ impl RegionFinder {
                 y1: start / w + 1,
                 pixels: 0,
                 max: f32::NEG_INFINITY,
+                sum: 0.0,
             };
             self.seen[start] = true;
             self.stack.clear();
@@ -53,8 +70,10 @@ impl RegionFinder {
             while let Some(i) = self.stack.pop() {
                 let i = i as usize;
                 let (x, y) = (i % w, i / w);
+                let v = value(i);
                 r.pixels += 1;
-                r.max = r.max.max(map[i]);
+                r.max = r.max.max(v);
+                r.sum += v;
                 r.x0 = r.x0.min(x);
                 r.y0 = r.y0.min(y);
                 r.x1 = r.x1.max(x + 1);
@@ -62,7 +81,7 @@ impl RegionFinder {
                 for ny in y.saturating_sub(1)..(y + 2).min(h) {
                     for nx in x.saturating_sub(1)..(x + 2).min(w) {
                         let j = ny * w + nx;
-                        if !self.seen[j] && map[j] >= threshold {
+                        if !self.seen[j] && inside(j) {
                             self.seen[j] = true;
                             self.stack.push(j as u32);
                         }

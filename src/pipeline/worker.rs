@@ -9,7 +9,7 @@ use crate::engine::{EngineError, InferenceSession, SessionOptions};
 use crate::frame::FrameLayout;
 use crate::heads::{
     AnomalyConfig, AnomalyHead, AnomalyScoring, ClassifyHead, DetectHead, Evidence, FrameGeometry,
-    FrameRef, Head, HeadError, OcrConfig, OcrHead, TileCut,
+    FrameRef, Head, HeadError, OcrConfig, OcrHead, SegmentHead, TileCut,
 };
 use crate::patchcore::{tile_grid, TileSpec};
 use crate::preprocess::{Fit, PreprocessError, PreprocessSpec, Preprocessor, Rect, Transform};
@@ -176,11 +176,12 @@ impl Worker {
                 ..c.clone()
             })?)),
             HeadPlan::Detect(c) => Head::Detect(Box::new(DetectHead::new(c.clone()))),
+            HeadPlan::Segment(c) => Head::Segment(Box::new(SegmentHead::new(c.clone()))),
         };
         let tiles = match &head {
             Head::Anomaly(h) => h.tile_spec().map(|spec| Tiles::new(spec, true)),
             Head::Detect(h) => h.tile_spec().map(|spec| Tiles::new(spec, false)),
-            Head::Classify(_) | Head::Ocr(_) => None,
+            Head::Classify(_) | Head::Ocr(_) | Head::Segment(_) => None,
         };
         Ok(Worker {
             preprocessor: Preprocessor::new(spec),
@@ -260,7 +261,7 @@ impl Worker {
         match &mut self.head {
             Head::Anomaly(h) => h.begin_tiles(tiles.map_size.0, tiles.map_size.1),
             Head::Detect(h) => h.begin_tiles(),
-            Head::Classify(_) | Head::Ocr(_) => return Ok(times),
+            Head::Classify(_) | Head::Ocr(_) | Head::Segment(_) => return Ok(times),
         }
         for (i, tile) in tiles.tiles.iter_mut().enumerate() {
             let t0 = Instant::now();
@@ -271,7 +272,7 @@ impl Worker {
             match &mut self.head {
                 Head::Anomaly(h) => h.add_tile(&outputs, tile.map_xy.0, tile.map_xy.1)?,
                 Head::Detect(h) => h.add_tile(&outputs, &transform, i, &tile.cut)?,
-                Head::Classify(_) | Head::Ocr(_) => {}
+                Head::Classify(_) | Head::Ocr(_) | Head::Segment(_) => {}
             }
             times.preprocess += t1 - t0;
             times.infer += t2 - t1;
@@ -285,7 +286,7 @@ impl Worker {
                 }
             }
             Head::Detect(h) => h.finish((layout.width, layout.height), out),
-            Head::Classify(_) | Head::Ocr(_) => {}
+            Head::Classify(_) | Head::Ocr(_) | Head::Segment(_) => {}
         }
         times.head += t3.elapsed();
         Ok(times)
