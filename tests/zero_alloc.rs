@@ -66,3 +66,54 @@ fn steady_state_frames_allocate_nothing() {
     // And the frames really were inspected: the four photos cycle.
     assert_eq!(top[0..4], top[4..8]);
 }
+
+/// Runs `frames` (packed RGB, `w`x`h`) through the scenario's worker until warm, then
+/// counts the allocations of 3 more rounds; returns them and the defects of the last frame.
+fn allocations_per_round(
+    plan: &config::ScenarioPlan,
+    frames: &[Vec<u8>],
+    w: u32,
+    h: u32,
+) -> (u64, Vec<usize>) {
+    let layout = lineside::frame::FrameLayout::packed(w, h, PixelFormat::Rgb24);
+    let mut worker = Worker::new(plan, 1).unwrap();
+    let mut ins = worker.new_inspection();
+    let mut found = Vec::with_capacity(64);
+    for f in frames {
+        worker.process(f, &layout, &mut ins).unwrap();
+    }
+    let n = allocations_during(|| {
+        for _ in 0..3 {
+            for f in frames {
+                worker.process(f, &layout, &mut ins).unwrap();
+                found.push(ins.defects.len());
+            }
+        }
+    });
+    (n, found)
+}
+
+fn png_rgb(rel: &str) -> (Vec<u8>, u32, u32) {
+    let img = image::open(common::root().join(rel)).unwrap().to_rgb8();
+    let (w, h) = img.dimensions();
+    (img.into_raw(), w, h)
+}
+
+#[test]
+fn tiled_detection_allocates_nothing_per_frame() {
+    let mut plan = config::check(&common::root().join("scenarios/10-screw-locking.toml")).unwrap();
+    let config::HeadPlan::Detect(cfg) = &mut plan.head else {
+        panic!("detect scenario")
+    };
+    cfg.tile = Some(lineside::patchcore::TileSpec {
+        width: 200,
+        height: 200,
+        overlap: 64,
+    });
+    let frames: Vec<Vec<u8>> = (0..3)
+        .map(|i| png_rgb(&format!("tests/fixtures/yolo/render_{i}.png")).0)
+        .collect();
+    let (n, found) = allocations_per_round(&plan, &frames, 320, 320);
+    assert!(found.iter().all(|&d| d > 0), "parts were found: {found:?}");
+    assert_eq!(n, 0, "{n} heap allocations in 9 tiled frames");
+}

@@ -83,6 +83,21 @@ pub(crate) fn detect_plan(
             .collect::<Vec<_>>()
             .join(", ")
     };
+    if let Some(protos) = model
+        .outputs
+        .iter()
+        .find(|o| o.shape.len() == 4 && model.outputs.len() > 1 && o.shape[1] > 1)
+    {
+        errs.push(f.diag(
+            "model.path",
+            format!(
+                "this model also outputs mask prototypes (`{}` {}): it is a segmentation export; use head kind \"segment\"",
+                protos.name,
+                shape_str(&protos.shape)
+            ),
+        ));
+        return None;
+    }
     let out = heads_plan::head_output(f, model, errs)?;
     let looks_like = if out.shape.len() == 4 && out.shape[1] == 1 {
         " — it looks like a text detector (PP-OCR DB): use head kind \"ocr\""
