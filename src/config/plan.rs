@@ -598,7 +598,12 @@ fn head_plan(
                 f.head.artifact.is_some(),
                 "patchcore",
             );
-            only_for(errs, "head.tile", f.head.tile.is_some(), "patchcore");
+            only_for(
+                errs,
+                "head.tile",
+                f.head.tile.is_some(),
+                "patchcore\" or \"detect",
+            );
             classify_plan(f, model, labels, errs).map(HeadPlan::Classify)
         }
         HeadKind::Anomaly | HeadKind::Patchcore => {
@@ -614,7 +619,12 @@ fn head_plan(
                     f.head.artifact.is_some(),
                     "patchcore",
                 );
-                only_for(errs, "head.tile", f.head.tile.is_some(), "patchcore");
+                only_for(
+                errs,
+                "head.tile",
+                f.head.tile.is_some(),
+                "patchcore\" or \"detect",
+            );
                 anomaly_plan(f, model, errs).map(HeadPlan::Anomaly)
             } else {
                 let spec = preprocess?;
@@ -648,6 +658,7 @@ fn head_plan(
                 ("head.top_k", f.head.top_k.is_some(), "classify"),
                 ("head.output", f.head.output.is_some(), "classify"),
                 ("head.artifact", f.head.artifact.is_some(), "patchcore"),
+                ("head.tile", f.head.tile.is_some(), "patchcore\" or \"detect"),
             ] {
                 only_for(errs, key, set, kind);
             }
