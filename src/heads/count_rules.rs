@@ -53,7 +53,7 @@ impl CountRule {
                 "`{}`",
                 labels.get(c).cloned().unwrap_or_else(|| c.to_string())
             ),
-            None => "any class".to_string(),
+            None => "of any class".to_string(),
         };
         let range = match (self.min, self.max) {
             (Some(a), Some(b)) if a == b => format!("exactly {a}"),
