@@ -52,6 +52,7 @@ import types
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.dont_write_bytecode = True  # no __pycache__ beside the imported tool scripts
 sys.path.insert(0, str(HERE))
 import train_yolo_parts as parts  # noqa: E402  the renderer, data set writer, SEED, NAMES, sha256
 

@@ -33,6 +33,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.dont_write_bytecode = True  # no __pycache__ beside the imported tool scripts
 sys.path.insert(0, str(ROOT / "tools" / "models"))
 from train_yolov5_parts import offline_yolov5  # noqa: E402  YOLOv5 imported with every download path closed
 
