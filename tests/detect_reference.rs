@@ -1,27 +1,37 @@
-//! The detect head against Ultralytics' own post-processing: the real YOLOv8n export in
-//! models/yolo-parts through lineside (letterbox → ONNX Runtime → NMS → frame coordinates)
-//! must give the boxes that `ultralytics.utils.nms.non_max_suppression` + `ops.scale_boxes`
-//! give on Ultralytics' LetterBox of the same image. Ultralytics' NMS needs torch, so the
-//! reference is a committed fixture (tests/fixtures/yolo/reference.json, made by
-//! tools/reference/yolo_ref.py) tied to the model's sha256.
+//! The detect head against the post-processing of the project each model comes from:
+//!
+//! - the real YOLOv8n export in models/yolo-parts (`[1, 4+nc, N]`) against Ultralytics'
+//!   `ultralytics.utils.nms.non_max_suppression` + `ops.scale_boxes` on Ultralytics' LetterBox
+//!   (fixture tests/fixtures/yolo/reference.json, made by tools/reference/yolo_ref.py);
+//! - the real YOLOv5n export in models/yolov5-parts (`[1, N, 5+nc]`, objectness × class score)
+//!   against YOLOv5's own `utils.general.non_max_suppression` + `scale_boxes` on its `letterbox`,
+//!   with detect.py's defaults (fixture tests/fixtures/yolov5/reference.json, made by
+//!   tools/reference/yolov5_ref.py).
+//!
+//! Each model goes through lineside end to end (letterbox → ONNX Runtime → NMS → frame
+//! coordinates) and must give the reference's boxes. The references need torch, so they are
+//! committed fixtures tied to the model's sha256.
 
 mod common;
 
-use lineside::config;
+use lineside::config::{self, HeadPlan, ScenarioPlan};
 use lineside::frame::{BufferPool, PixelBuf};
+use lineside::heads::DetectLayout;
 use lineside::pipeline::Worker;
 use lineside::pool::Pool;
 use lineside::source::{ImageFolder, Next, Source};
 use serde_json::Value;
 
-/// Matches lineside's boxes to the reference `variant`; returns (boxes, max px diff, max score diff).
-fn compare(variant: &str, px_tol: f64, score_tol: f64) -> (usize, f64, f64) {
-    let root = common::root();
-    let fixture: Value = serde_json::from_slice(
-        &std::fs::read(root.join("tests/fixtures/yolo/reference.json")).unwrap(),
-    )
-    .unwrap();
-    let mut plan = config::check(&root.join("scenarios/10-screw-locking.toml"))
+/// Scenario 10 with its head thresholds and model swapped, for another export of the parts model.
+fn scenario10_with(dir: &std::path::Path, edit: impl Fn(String) -> String) -> ScenarioPlan {
+    let src = common::root().join("scenarios/10-screw-locking.toml");
+    let f = common::scenario_copy(&src, dir, edit);
+    config::check(&f).unwrap_or_else(|d| panic!("{d:?}"))
+}
+
+/// Scenario 10 (the YOLOv8n export) with the interpolation of the reference `variant`.
+fn yolov8_plan(variant: &str) -> ScenarioPlan {
+    let mut plan = config::check(&common::root().join("scenarios/10-screw-locking.toml"))
         .unwrap_or_else(|d| panic!("{d:?}"));
     // The reference was letterboxed with cv2.INTER_LINEAR ("linear", what `predict` does)
     // or cv2.INTER_LINEAR_EXACT ("linear_exact"); lineside resamples the same way.
@@ -29,13 +39,29 @@ fn compare(variant: &str, px_tol: f64, score_tol: f64) -> (usize, f64, f64) {
         "linear_exact" => lineside::preprocess::Interpolation::LinearExact,
         _ => lineside::preprocess::Interpolation::Linear,
     };
+    plan
+}
+
+/// Matches lineside's boxes to the reference `variant` of `fixture` (images in
+/// tests/fixtures/yolo); returns (boxes, max px diff, max score diff).
+fn compare(
+    fixture: &str,
+    plan: &ScenarioPlan,
+    variant: &str,
+    px_tol: f64,
+    score_tol: f64,
+) -> (usize, f64, f64) {
+    let root = common::root();
+    let fixture_path = root.join(fixture);
+    let fixture: Value = serde_json::from_slice(&std::fs::read(&fixture_path).unwrap()).unwrap();
     assert_eq!(
         fixture["model_sha256"].as_str().unwrap(),
         plan.model.sha256,
-        "reference.json was made for another model file: rerun tools/reference/yolo_ref.py"
+        "{} was made for another model file: rerun its tools/reference script",
+        fixture_path.display()
     );
     assert_eq!(&*plan.labels, ["screw", "hex"]);
-    let mut worker = Worker::new(&plan, 1).unwrap();
+    let mut worker = Worker::new(plan, 1).unwrap();
     let (mut max_px, mut max_score, mut boxes) = (0.0f64, 0.0f64, 0);
     for case in fixture["cases"].as_array().unwrap() {
         let image = case["image"].as_str().unwrap();
@@ -101,32 +127,87 @@ fn compare(variant: &str, px_tol: f64, score_tol: f64) -> (usize, f64, f64) {
         for (d, u) in ins.defects.iter().zip(&used) {
             assert!(
                 *u || marginal(d.score as f64),
-                "{image}: lineside found {d:?}, Ultralytics did not"
+                "{image}: lineside found {d:?}, the reference did not"
             );
         }
         eprintln!(
-            "{variant} {image}: {} boxes (Ultralytics {})",
+            "{variant} {image}: {} boxes (reference {})",
             ins.defects.len(),
             refs.len()
         );
     }
-    eprintln!("{variant}: {boxes} boxes matched; max |coord diff| {max_px:.4} px, max |score diff| {max_score:.2e}");
+    eprintln!("{variant}: {boxes} boxes matched; max |coord diff| {max_px:.1e} px, max |score diff| {max_score:.2e}");
     assert!(boxes >= 10, "too few boxes to say anything: {boxes}");
     (boxes, max_px, max_score)
 }
+
+const YOLOV8_FIXTURE: &str = "tests/fixtures/yolo/reference.json";
 
 /// Against `model.predict` end to end: Ultralytics' LetterBox (cv2.INTER_LINEAR, which
 /// lineside's `linear` reproduces bit for bit), NMS and scale_boxes: 1 px and 1e-3.
 #[test]
 fn yolo_export_matches_ultralytics_predict_end_to_end() {
-    compare("linear", 1.0, 1e-3);
+    compare(YOLOV8_FIXTURE, &yolov8_plan("linear"), "linear", 1.0, 1e-3);
 }
 
 /// With `interpolation = "linear_exact"` (cv2.INTER_LINEAR_EXACT on the Python side) the
 /// inputs differ by a level here and there; boxes and scores still agree to 1 px and 1e-3.
 #[test]
 fn yolo_export_matches_ultralytics_with_linear_exact() {
-    compare("linear_exact", 1.0, 1e-3);
+    compare(
+        YOLOV8_FIXTURE,
+        &yolov8_plan("linear_exact"),
+        "linear_exact",
+        1.0,
+        1e-3,
+    );
+}
+
+/// The real YOLOv5n export (`[1, 4032, 7]`: box, objectness, 2 class scores) against YOLOv5's
+/// detect.py path: its letterbox (cv2.INTER_LINEAR, auto=False for a fixed-size export),
+/// `non_max_suppression` (obj > conf, then obj × cls > conf, best class, class-aware NMS) and
+/// `scale_boxes`, with detect.py's defaults conf 0.25, IoU 0.45, 1000 detections. The layout
+/// is left to `auto`, which must find YOLOv5 from the shape. 1 px and 1e-3, as for YOLOv8.
+#[test]
+fn yolov5_export_matches_yolov5_detect_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = scenario10_with(dir.path(), |t| {
+        t.replace(
+            "yolo-parts/yolo_parts.onnx",
+            "yolov5-parts/yolov5n_parts.onnx",
+        )
+        .replace("iou_threshold = 0.7", "iou_threshold = 0.45")
+        .replace("max_detections = 300", "max_detections = 1000")
+        .replace("kind = \"detect\"", "kind = \"detect\"\nlayout = \"auto\"")
+    });
+    let HeadPlan::Detect(d) = &plan.head else {
+        panic!("not a detect plan: {:?}", plan.head)
+    };
+    assert_eq!(
+        d.layout,
+        DetectLayout::Yolov5,
+        "layout auto must infer YOLOv5"
+    );
+    assert_eq!((d.classes, d.anchors), (2, 4032));
+    assert_eq!(
+        (d.conf_threshold, d.iou_threshold, d.max_detections),
+        (0.25, 0.45, 1000)
+    );
+    let fixture: Value = serde_json::from_slice(
+        &std::fs::read(common::root().join("tests/fixtures/yolov5/reference.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (&fixture["conf"], &fixture["iou"], &fixture["max_det"]),
+        (&Value::from(0.25), &Value::from(0.45), &Value::from(1000))
+    );
+    compare(
+        "tests/fixtures/yolov5/reference.json",
+        &plan,
+        "linear",
+        1.0,
+        1e-3,
+    );
 }
 
 /// The held-out renders' ground truth (YOLO txt) against what the scenario decides.
