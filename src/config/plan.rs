@@ -620,11 +620,11 @@ fn head_plan(
                     "patchcore",
                 );
                 only_for(
-                errs,
-                "head.tile",
-                f.head.tile.is_some(),
-                "patchcore\" or \"detect",
-            );
+                    errs,
+                    "head.tile",
+                    f.head.tile.is_some(),
+                    "patchcore\" or \"detect",
+                );
                 anomaly_plan(f, model, errs).map(HeadPlan::Anomaly)
             } else {
                 let spec = preprocess?;
@@ -658,7 +658,11 @@ fn head_plan(
                 ("head.top_k", f.head.top_k.is_some(), "classify"),
                 ("head.output", f.head.output.is_some(), "classify"),
                 ("head.artifact", f.head.artifact.is_some(), "patchcore"),
-                ("head.tile", f.head.tile.is_some(), "patchcore\" or \"detect"),
+                (
+                    "head.tile",
+                    f.head.tile.is_some(),
+                    "patchcore\" or \"detect",
+                ),
             ] {
                 only_for(errs, key, set, kind);
             }
