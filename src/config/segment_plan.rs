@@ -295,14 +295,8 @@ fn semantic(
     let background = match f.head.background.as_deref() {
         None if classes > 1 => Some(0),
         None | Some("none") => None,
-        Some(name) => Some(detect_plan::class_of(
-            f,
-            "head.background",
-            name,
-            labels,
-            classes,
-            errs,
-        )?),
+        // an unknown name is reported; checking goes on to find every other problem
+        Some(name) => detect_plan::class_of(f, "head.background", name, labels, classes, errs),
     };
     if background.is_some() && classes == 1 {
         errs.push(f.diag(
