@@ -82,21 +82,7 @@ fn demo_classifier_reproduces_python_onnxruntime_and_the_true_classes() {
 
     // The same frames through the whole pipeline (capture thread, workers, ordering,
     // defect log) give the same classes and scores as Python onnxruntime.
-    let mut run_plan = plan.clone();
-    run_plan.output_dir = dir.path().join("out");
-    let opts = lineside::runner::RunOptions {
-        progress: false,
-        stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
-        cores: 2,
-    };
-    for r in lineside::runner::run_scenarios(std::slice::from_ref(&run_plan), &opts) {
-        r.unwrap();
-    }
-    let log = std::fs::read_to_string(run_plan.output_dir.join("defects.jsonl")).unwrap();
-    let records: Vec<Value> = log
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = common::run_to_log(&plan, &dir.path().join("out"));
     assert_eq!(records.len(), reference.len());
     for (rec, r) in records.iter().zip(&reference) {
         let probs = softmax_of(r);

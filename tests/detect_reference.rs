@@ -215,21 +215,11 @@ fn yolov5_export_matches_yolov5_detect_end_to_end() {
 fn screw_demo_counts_the_screws_and_names_the_rule() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = common::root().join("scenarios/10-screw-locking.toml");
-    let mut plan = config::check(&scenario).unwrap_or_else(|d| panic!("{d:?}"));
-    plan.output_dir = dir.path().join("out");
-    let opts = lineside::runner::RunOptions {
-        progress: false,
-        stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
-        cores: 2,
-    };
-    for r in lineside::runner::run_scenarios(std::slice::from_ref(&plan), &opts) {
-        r.unwrap();
-    }
-    let log = std::fs::read_to_string(plan.output_dir.join("defects.jsonl")).unwrap();
+    let plan = config::check(&scenario).unwrap_or_else(|d| panic!("{d:?}"));
+    let records = common::run_to_log(&plan, &dir.path().join("out"));
     let samples = common::root().join("scenarios/samples/screws");
     let (mut ng, mut agree, mut n) = (0, 0, 0);
-    for line in log.lines() {
-        let r: Value = serde_json::from_str(line).unwrap();
+    for r in &records {
         let item = r["item"].as_str().unwrap();
         let truth = std::fs::read_to_string(samples.join(item).with_extension("txt")).unwrap();
         let count = |c: &str| truth.lines().filter(|l| l.starts_with(c)).count();

@@ -9,21 +9,8 @@ use serde_json::Value;
 fn food_label_demo_rejects_the_stale_dates_and_names_the_rule() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = common::root().join("scenarios/29-food-label-date.toml");
-    let mut plan = lineside::config::check(&scenario).unwrap_or_else(|d| panic!("{d:?}"));
-    plan.output_dir = dir.path().join("out");
-    let opts = lineside::runner::RunOptions {
-        progress: false,
-        stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
-        cores: 2,
-    };
-    for r in lineside::runner::run_scenarios(std::slice::from_ref(&plan), &opts) {
-        r.unwrap();
-    }
-    let log = std::fs::read_to_string(plan.output_dir.join("defects.jsonl")).unwrap();
-    let records: Vec<Value> = log
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let plan = lineside::config::check(&scenario).unwrap_or_else(|d| panic!("{d:?}"));
+    let records = common::run_to_log(&plan, &dir.path().join("out"));
     // The renders' ground truth: best-before dates counted from 2026-03-01.
     let truth: Value = serde_json::from_slice(
         &std::fs::read(common::root().join("scenarios/samples/labels/truth.json")).unwrap(),

@@ -143,3 +143,22 @@ pub fn validate_file(file: &Path) -> (Option<i32>, String) {
     assert!(!text.contains("panicked"), "{text}");
     (out.status.code(), text)
 }
+
+/// Runs `plan` through the runner behind `lineside run` with its output in `out_dir`, and
+/// returns the defect log's records in order.
+pub fn run_to_log(plan: &lineside::config::ScenarioPlan, out_dir: &Path) -> Vec<serde_json::Value> {
+    let mut plan = plan.clone();
+    plan.output_dir = out_dir.to_path_buf();
+    let opts = lineside::runner::RunOptions {
+        progress: false,
+        stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        cores: 2,
+    };
+    for r in lineside::runner::run_scenarios(std::slice::from_ref(&plan), &opts) {
+        r.unwrap();
+    }
+    let log = std::fs::read_to_string(out_dir.join("defects.jsonl")).unwrap();
+    log.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
