@@ -669,7 +669,7 @@ fn head_plan(
             heads_plan::ocr_plan(f, model, errs).map(HeadPlan::Ocr)
         }
         HeadKind::Segment => {
-            segment_plan::segment_plan(f, model, labels, errs).map(HeadPlan::Segment)
+            segment_plan::segment_plan(f, model, labels, preprocess, errs).map(HeadPlan::Segment)
         }
         HeadKind::Detect => {
             let tile = preprocess.and_then(|p| super::patchcore::tiling(f, p, false, errs));

@@ -62,6 +62,7 @@ pub(crate) fn segment_plan(
     f: &ScenarioFile,
     model: &ModelInfo,
     labels: &[String],
+    spec: Option<&PreprocessSpec>,
     errs: &mut Vec<Diagnostic>,
 ) -> Option<SegmentConfig> {
     let start = errs.len();
@@ -70,12 +71,6 @@ pub(crate) fn segment_plan(
         ("head.softmax", h.softmax.is_some(), "activation"),
         ("head.top_k", h.top_k.is_some(), "[[rules.count]]"),
         ("head.artifact", h.artifact.is_some(), "[[rules.count]]"),
-        (
-            "head.tile",
-            h.tile.is_some(),
-            "a roi, or head kind \"detect\"",
-        ),
-        ("head.tile_overlap", h.tile_overlap.is_some(), "a roi"),
         (
             "rules.ok_classes",
             r.ok_classes.is_some(),
@@ -126,10 +121,23 @@ pub(crate) fn segment_plan(
             rules = default_rules(s, labels);
         }
     }
+    let tile = match &mode {
+        SegmentMode::Semantic(_) => spec.and_then(|p| super::patchcore::tiling(f, p, true, errs)),
+        SegmentMode::Instances(_) => {
+            if h.tile.is_some() {
+                errs.push(f.diag(
+                    "head.tile",
+                    "tiles apply to class maps; for an Ultralytics segmentation export use a roi, or its detector with head kind \"detect\"",
+                ));
+            }
+            None
+        }
+    };
     if errs.len() != start {
         return None;
     }
     Some(SegmentConfig {
+        tile,
         mode,
         min_area_px,
         mm_per_px: r.mm_per_px,

@@ -181,7 +181,8 @@ impl Worker {
         let tiles = match &head {
             Head::Anomaly(h) => h.tile_spec().map(|spec| Tiles::new(spec, true)),
             Head::Detect(h) => h.tile_spec().map(|spec| Tiles::new(spec, false)),
-            Head::Classify(_) | Head::Ocr(_) | Head::Segment(_) => None,
+            Head::Segment(h) => h.tile_spec().map(|spec| Tiles::new(spec, true)),
+            Head::Classify(_) | Head::Ocr(_) => None,
         };
         Ok(Worker {
             preprocessor: Preprocessor::new(spec),
@@ -261,7 +262,8 @@ impl Worker {
         match &mut self.head {
             Head::Anomaly(h) => h.begin_tiles(tiles.map_size.0, tiles.map_size.1),
             Head::Detect(h) => h.begin_tiles(),
-            Head::Classify(_) | Head::Ocr(_) | Head::Segment(_) => return Ok(times),
+            Head::Segment(h) => h.begin_tiles(tiles.map_size.0, tiles.map_size.1),
+            Head::Classify(_) | Head::Ocr(_) => return Ok(times),
         }
         for (i, tile) in tiles.tiles.iter_mut().enumerate() {
             let t0 = Instant::now();
@@ -272,7 +274,8 @@ impl Worker {
             match &mut self.head {
                 Head::Anomaly(h) => h.add_tile(&outputs, tile.map_xy.0, tile.map_xy.1)?,
                 Head::Detect(h) => h.add_tile(&outputs, &transform, i, &tile.cut)?,
-                Head::Classify(_) | Head::Ocr(_) | Head::Segment(_) => {}
+                Head::Segment(h) => h.add_tile(&outputs, tile.map_xy.0, tile.map_xy.1)?,
+                Head::Classify(_) | Head::Ocr(_) => {}
             }
             times.preprocess += t1 - t0;
             times.infer += t2 - t1;
@@ -286,7 +289,12 @@ impl Worker {
                 }
             }
             Head::Detect(h) => h.finish((layout.width, layout.height), out),
-            Head::Classify(_) | Head::Ocr(_) | Head::Segment(_) => {}
+            Head::Segment(h) => {
+                if let Some(g) = &tiles.geometry {
+                    h.finish_tiles(g, (layout.width, layout.height), out);
+                }
+            }
+            Head::Classify(_) | Head::Ocr(_) => {}
         }
         times.head += t3.elapsed();
         Ok(times)

@@ -18,6 +18,7 @@ use ort::session::SessionOutputs;
 
 use super::count_rules::{apply_count_rules, CountRule};
 use super::{FrameGeometry, HeadError};
+use crate::patchcore::TileSpec;
 use crate::verdict::Inspection;
 
 pub use instances::{InstanceConfig, InstanceSegmenter};
@@ -39,6 +40,8 @@ pub struct SegmentConfig {
     /// Regions listed per frame at most (the rest are counted).
     pub max_regions: usize,
     pub count_rules: Arc<[CountRule]>,
+    /// Class maps: inspect the frame as overlapping tiles (the worker drives it).
+    pub tile: Option<TileSpec>,
 }
 
 enum Segmenter {
@@ -68,6 +71,53 @@ impl SegmentHead {
         self.cfg.count_rules.len().max(4)
     }
 
+    pub fn tile_spec(&self) -> Option<TileSpec> {
+        match self.segmenter {
+            Segmenter::Semantic(_) => self.cfg.tile,
+            Segmenter::Instances(_) => None,
+        }
+    }
+
+    /// Starts a tiled frame (class maps); the stitched map is `width` x `height`.
+    pub fn begin_tiles(&mut self, width: usize, height: usize) {
+        if let Segmenter::Semantic(s) = &mut self.segmenter {
+            s.begin_tiles(width, height);
+        }
+    }
+
+    /// Labels one tile's outputs into the stitched map at `(x, y)`.
+    pub fn add_tile(
+        &mut self,
+        outputs: &SessionOutputs<'_>,
+        x: usize,
+        y: usize,
+    ) -> Result<(), HeadError> {
+        match &mut self.segmenter {
+            Segmenter::Semantic(s) => s.add_tile(outputs, x, y),
+            Segmenter::Instances(_) => Ok(()),
+        }
+    }
+
+    /// Regions of the stitched map and the verdict; `geometry` maps stitched-map pixels to
+    /// frame pixels.
+    pub fn finish_tiles(
+        &mut self,
+        geometry: &FrameGeometry,
+        frame_size: (u32, u32),
+        out: &mut Inspection,
+    ) {
+        let c = &self.cfg;
+        if let Segmenter::Semantic(s) = &mut self.segmenter {
+            s.regions(geometry, frame_size, c.min_area_px, c.mm_per_px, out);
+        }
+        self.decide(out);
+    }
+
+    fn decide(&self, out: &mut Inspection) {
+        out.score = out.defects.iter().map(|d| d.score).reduce(f32::max);
+        apply_count_rules(&self.cfg.count_rules, out);
+    }
+
     pub fn interpret(
         &mut self,
         outputs: &SessionOutputs<'_>,
@@ -85,8 +135,7 @@ impl SegmentHead {
                 s.segment(outputs, geometry, frame_size, c.min_area_px, out)?;
             }
         }
-        out.score = out.defects.iter().map(|d| d.score).reduce(f32::max);
-        apply_count_rules(&c.count_rules, out);
+        self.decide(out);
         Ok(())
     }
 }

@@ -47,6 +47,15 @@ pub struct SemanticSegmenter {
     prob: Vec<f32>,
     size: (usize, usize),
     regions: RegionFinder,
+    /// Tiled frames: the tiles' classes pasted into one map over the frame.
+    stitched: Option<Stitched>,
+}
+
+/// Per pixel of the stitched map: the class and probability of the tile most sure of it.
+struct Stitched {
+    class: Vec<u16>,
+    prob: Vec<f32>,
+    size: (usize, usize),
 }
 
 impl SemanticSegmenter {
@@ -57,7 +66,52 @@ impl SemanticSegmenter {
             prob: Vec::new(),
             size: (0, 0),
             regions: RegionFinder::default(),
+            stitched: None,
         }
+    }
+
+    /// Starts a tiled frame whose stitched map is `width` x `height` (map pixels; the
+    /// buffers grow only when the frame geometry changes).
+    pub fn begin_tiles(&mut self, width: usize, height: usize) {
+        let m = self.stitched.get_or_insert_with(|| Stitched {
+            class: Vec::new(),
+            prob: Vec::new(),
+            size: (0, 0),
+        });
+        let n = width * height;
+        m.class.resize(n, NONE);
+        m.prob.resize(n, 0.0);
+        m.class.fill(NONE);
+        m.prob.fill(f32::NEG_INFINITY);
+        m.size = (width, height);
+    }
+
+    /// Labels one tile and pastes it at `(x, y)` of the stitched map; where tiles overlap,
+    /// the tile surer of its class wins.
+    pub fn add_tile(
+        &mut self,
+        outputs: &SessionOutputs<'_>,
+        x: usize,
+        y: usize,
+    ) -> Result<(), HeadError> {
+        self.segment(outputs)?;
+        let Some(m) = self.stitched.as_mut() else {
+            return Ok(());
+        };
+        let ((tw, th), (w, h)) = (self.size, m.size);
+        for r in 0..th.min(h.saturating_sub(y)) {
+            let cols = tw.min(w.saturating_sub(x));
+            let dst = (y + r) * w + x;
+            let src = r * tw;
+            for i in 0..cols {
+                let p = self.prob[src + i];
+                if p > m.prob[dst + i] {
+                    m.prob[dst + i] = p;
+                    m.class[dst + i] = self.class[src + i];
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Map size (width, height) of the last frame.
@@ -176,7 +230,11 @@ impl SemanticSegmenter {
         mm_per_px: Option<f32>,
         out: &mut Inspection,
     ) {
-        let (mw, mh) = self.size;
+        let (class, prob) = match &self.stitched {
+            Some(m) => (&m.class, &m.prob),
+            None => (&self.class, &self.prob),
+        };
+        let (mw, mh) = self.stitched.as_ref().map_or(self.size, |m| m.size);
         if mw == 0 {
             return;
         }
@@ -185,7 +243,6 @@ impl SemanticSegmenter {
         let t = g.transform;
         let px_area = kx * ky * t.scale.0 * t.scale.1;
         let (fw, fh) = (frame.0 as f32, frame.1 as f32);
-        let (class, prob) = (&self.class, &self.prob);
         for c in 0..self.cfg.classes {
             let c16 = c as u16;
             let emit = |r: Region| {
