@@ -294,8 +294,7 @@ fn validate_catches_bad_model_head_pairs() {
         None,
     );
     assert!(
-        text.contains("`model.path`: the detect head needs a YOLO output")
-            && text.contains("it looks like a classifier: use head kind \"classify\""),
+        text.contains("`head.kind`: the model's metadata says it is a `classify` export (task = \"classify\"); use head kind \"classify\""),
         "{text}"
     );
     // an OCR text detector given to the detect head
@@ -344,24 +343,30 @@ fn validate_catches_bad_model_head_pairs() {
     }
 }
 
-/// A YOLO export given to the ocr head names the head it belongs to.
+/// A YOLO export given to the ocr head names the head it belongs to: from Ultralytics'
+/// `task` metadata, or from the output shape where there is none (YOLOv5).
 #[test]
 fn yolo_file_given_to_the_ocr_head_is_caught() {
-    let dir = tempfile::tempdir().unwrap();
     let root = common::root();
     let src = root.join("scenarios/29-food-label-date.toml");
     let models = format!("{}/models/", root.display());
-    let f = common::scenario_copy(&src, dir.path(), |t| {
-        t.replace("../models/", &models).replace(
-            "pp-ocrv4/ch_PP-OCRv4_det_infer.onnx",
+    for (model, want) in [
+        (
             "yolo-parts/yolo_parts.onnx",
-        )
-    });
-    let (code, text) = common::validate_file(&f);
-    assert_eq!(code, Some(1), "{text}");
-    assert!(
-        text.contains("the ocr head needs a text detector")
-            && text.contains("it looks like an object detector (YOLO): use head kind \"detect\""),
-        "{text}"
-    );
+            "`head.kind`: the model's metadata says it is a `detect` export (task = \"detect\"); use head kind \"detect\"",
+        ),
+        (
+            "yolov5-parts/yolov5n_parts.onnx",
+            "it looks like an object detector (YOLO): use head kind \"detect\"",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let f = common::scenario_copy(&src, dir.path(), |t| {
+            t.replace("../models/", &models)
+                .replace("pp-ocrv4/ch_PP-OCRv4_det_infer.onnx", model)
+        });
+        let (code, text) = common::validate_file(&f);
+        assert_eq!(code, Some(1), "{text}");
+        assert!(text.contains(want), "{model}: missing {want:?} in\n{text}");
+    }
 }

@@ -565,6 +565,9 @@ fn head_plan(
     errs: &mut Vec<Diagnostic>,
 ) -> Option<HeadPlan> {
     let start = errs.len();
+    if !task_fits_head(f, model, errs) {
+        return None;
+    }
     let r = &f.rules;
     let only_for = |errs: &mut Vec<Diagnostic>, key: &str, set: bool, kind: &str| {
         if set {
@@ -681,6 +684,44 @@ fn head_plan(
         plan
     } else {
         None
+    }
+}
+
+/// Ultralytics writes the task into its exports (`task` metadata): a mismatch with the head
+/// kind is named before the output shapes are, and the tasks lineside does not run yet are
+/// refused with what they are.
+fn task_fits_head(f: &ScenarioFile, model: &ModelInfo, errs: &mut Vec<Diagnostic>) -> bool {
+    let Some(task) = model.metadata.get("task").map(String::as_str) else {
+        return true;
+    };
+    let fits = match task {
+        "detect" => Some(HeadKind::Detect),
+        "segment" => Some(HeadKind::Segment),
+        "classify" => Some(HeadKind::Classify),
+        _ => None,
+    };
+    match fits {
+        Some(kind) if kind == f.head.kind => true,
+        Some(_) => {
+            errs.push(f.diag(
+                "head.kind",
+                format!(
+                    "the model's metadata says it is a `{task}` export (task = \"{task}\"); use head kind \"{task}\""
+                ),
+            ));
+            false
+        }
+        None if matches!(task, "pose" | "obb") => {
+            errs.push(f.diag(
+                "model.path",
+                format!(
+                    "this is an Ultralytics `{task}` export ({}); lineside runs detect, segment and classify exports — export the detect model of the same family instead",
+                    if task == "pose" { "boxes with keypoints" } else { "rotated boxes" }
+                ),
+            ));
+            false
+        }
+        None => true,
     }
 }
 
