@@ -117,3 +117,29 @@ fn tiled_detection_allocates_nothing_per_frame() {
     assert!(found.iter().all(|&d| d > 0), "parts were found: {found:?}");
     assert_eq!(n, 0, "{n} heap allocations in 9 tiled frames");
 }
+
+#[test]
+fn segmentation_allocates_nothing_per_frame() {
+    // a class map (U-Net logits → regions per class)
+    let plan = config::check(&common::root().join("scenarios/03-cover-glass.toml")).unwrap();
+    let frames: Vec<Vec<u8>> = [1, 3, 7]
+        .iter()
+        .map(|i| png_rgb(&format!("scenarios/samples/glass/glass_{i}.png")).0)
+        .collect();
+    let (n, found) = allocations_per_round(&plan, &frames, 512, 512);
+    assert!(
+        found.iter().all(|&d| d > 0),
+        "defects were found: {found:?}"
+    );
+    assert_eq!(n, 0, "{n} heap allocations in 9 class-map frames");
+
+    // an Ultralytics segmentation export (boxes + prototype masks)
+    let plan = config::check(&common::root().join("scenarios/26-kit-completeness.toml")).unwrap();
+    let frames: Vec<Vec<u8>> = [0, 4, 7]
+        .iter()
+        .map(|i| png_rgb(&format!("scenarios/samples/kits/kit_{i}.png")).0)
+        .collect();
+    let (n, found) = allocations_per_round(&plan, &frames, 640, 480);
+    assert!(found.iter().all(|&d| d >= 5), "parts were found: {found:?}");
+    assert_eq!(n, 0, "{n} heap allocations in 9 instance-mask frames");
+}
