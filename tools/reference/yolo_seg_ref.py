@@ -60,6 +60,42 @@ def rle(mask: np.ndarray) -> list[int]:
     return out
 
 
+def _fma(a, b, c):
+    """float32 fused multiply-add (exact product and sum in float64, one rounding)."""
+    return (a.astype(np.float64) * b.astype(np.float64) + c.astype(np.float64)).astype(np.float32)
+
+
+def _bilinear_idx(n_in: int, n_out: int):
+    """torch bilinear, align_corners=False, output size given: src = max((d + 0.5) * in/out - 0.5, 0)."""
+    scale = np.float32(n_in / n_out)
+    src = np.maximum(scale * (np.arange(n_out, dtype=np.float32) + np.float32(0.5)) - np.float32(0.5), np.float32(0))
+    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    i1 = i0 + (i0 < n_in - 1)
+    l1 = np.clip(src - i0.astype(np.float32), 0, 1).astype(np.float32)
+    return i0, i1, (np.float32(1) - l1).astype(np.float32), l1
+
+
+def plain_mask(proto: np.ndarray, coeff: np.ndarray, box, h: int, w: int) -> np.ndarray:
+    """The mask path without torch, as a port would write it (what the Rust head reproduces):
+    sequential float32 FMA dot product over the 32 prototypes, separable bilinear with FMA in the
+    order torch's CPU kernel uses, threshold the logits at 0, then crop to the box in input pixels."""
+    c, mh, mw = proto.shape
+    acc = np.zeros((mh, mw), np.float32)
+    for k in range(c):
+        acc = _fma(np.full_like(acc, coeff[k]), proto[k], acc)
+    y0, y1, wy0, wy1 = _bilinear_idx(mh, h)
+    x0, x1, wx0, wx1 = _bilinear_idx(mw, w)
+    rows = _fma(acc[:, x0], wx0[None, :], (acc[:, x1] * wx1[None, :]).astype(np.float32))  # (mh, w)
+    up = _fma(rows[y0, :], wy0[:, None], (rows[y1, :] * wy1[:, None]).astype(np.float32))  # (h, w)
+    m = (up > 0).astype(np.uint8)
+    cols = np.arange(w, dtype=np.float32)
+    rws = np.arange(h, dtype=np.float32)
+    x1b, y1b, x2b, y2b = (np.float32(v) for v in box)
+    m *= ((cols >= x1b) & (cols < x2b))[None, :].astype(np.uint8)
+    m *= ((rws >= y1b) & (rws < y2b))[:, None].astype(np.uint8)
+    return m
+
+
 def main() -> int:
     model_path, out_path, *images = sys.argv[1:]
     torch.set_num_threads(2)
@@ -104,14 +140,19 @@ def main() -> int:
         dets = []
         for k in range(len(det)):
             m = masks[k].numpy()
+            alt = plain_mask(out1[0], det[k, 6:].numpy(), det[k, :4].tolist(), h, w)
+            mismatch = int((alt != m).sum())
             dets.append({
                 "class": int(det[k, 5]), "name": names[int(det[k, 5])], "score": float(det[k, 4]),
                 "xyxy_input": [float(v) for v in boxes_in[k]], "xyxy_frame": [float(v) for v in boxes_fr[k]],
                 "mask_pixels": int(m.sum()), "mask_rle": rle(m),
+                # pixels where plain_mask() (sequential FMA dot, no MKL) disagrees: near-zero logits
+                "plain_path_mismatch_pixels": mismatch,
             })
         cases.append({"image": os.path.relpath(path, Path(out_path).parent), "width": int(im0.shape[1]),
                       "height": int(im0.shape[0]), "detections": dets})
-        print(path, len(dets), "detections", [(d["name"], round(d["score"], 3), d["mask_pixels"]) for d in dets])
+        print(path, len(dets), "detections",
+              [(d["name"], round(d["score"], 3), d["mask_pixels"], d["plain_path_mismatch_pixels"]) for d in dets])
     digest = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
     doc = {"model_sha256": digest, "ultralytics": ultralytics.__version__, "torch": torch.__version__,
            "onnxruntime": ort.__version__, "input": [1, 3, h, w], "names": names, "conf": CONF, "iou": IOU,
