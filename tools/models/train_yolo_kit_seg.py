@@ -28,7 +28,7 @@ circles as 24-point outer contours, hexagons as their 6 corners (holes ignored),
 Run with the throwaway torch environment (nothing is downloaded: the network is built from
 ultralytics' bundled yolov8n-seg.yaml, no pretrained weights, fonts are not fetched, AutoInstall is off):
 
-  nice -n 19 /work/.venvs/torch/bin/python tools/models/train_yolo_kit_seg.py --minutes 12
+  nice -n 19 /work/.venvs/torch/bin/python tools/models/train_yolo_kit_seg.py --minutes 60
   nice -n 19 /work/.venvs/torch/bin/python tools/models/train_yolo_kit_seg.py --render-only   # data + demo only
 """
 from __future__ import annotations
@@ -409,7 +409,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out-root", default=str(Path(__file__).resolve().parents[2]))
     ap.add_argument("--work", default="/tmp/yolo-kit-seg")
-    ap.add_argument("--minutes", type=float, default=12.0)
+    ap.add_argument("--minutes", type=float, default=60.0)
     ap.add_argument("--imgsz", type=int, default=320)
     ap.add_argument("--train", type=int, default=300)
     ap.add_argument("--val", type=int, default=60)
@@ -470,6 +470,7 @@ def main() -> int:
         scale=0.3, mosaic=1.0, close_mosaic=3,
     )
     train_s = time.time() - t0
+    epochs_done = int(model.trainer.epoch) + 1
     best = work / "runs" / "train" / "weights" / "best.pt"
     model = YOLO(str(best))
     metrics = model.val(data=str(yaml), imgsz=a.imgsz, batch=8, device="cpu", plots=False, workers=0,
@@ -508,7 +509,7 @@ def main() -> int:
     meta = {p.key: p.value for p in om.metadata_props}
     ins = [(i.name, [d.dim_value for d in i.type.tensor_type.shape.dim]) for i in om.graph.input]
     outs = [(o.name, [d.dim_value for d in o.type.tensor_type.shape.dim]) for o in om.graph.output]
-    m.update({"train_seconds": train_s, "minutes_budget": a.minutes, "imgsz": a.imgsz, "train_images": a.train,
+    m.update({"train_seconds": train_s, "epochs": epochs_done, "minutes_budget": a.minutes, "imgsz": a.imgsz, "train_images": a.train,
               "val_images": a.val, "ultralytics": ultralytics.__version__, "torch": torch.__version__,
               "onnx": onnx.__version__, "seed": SEED, "demo_seed": DEMO_SEED, "sha256": sha256(final),
               "inputs": ins, "outputs": outs, "metadata": meta})
@@ -531,14 +532,17 @@ def main() -> int:
   Re-rendered bit for bit from the seed; not committed. The eight demo frames `scenarios/samples/kits/` come from the
   separate demo seed and were never trained on; three of them are `tests/fixtures/yolo-seg/kit_*.png`.
 - Training: CPU (2 shared cores, {a.threads} torch threads), time budget {a.minutes:.0f} min ({train_s:.0f} s actual), imgsz {a.imgsz}, batch 16,
-  ultralytics augmentation (mosaic, flips, +-10 deg, scale 0.3).
+  ultralytics augmentation (mosaic, flips, +-10 deg, scale 0.3). The budget is wall-clock, so the epoch count
+  ({m['epochs']} here) depends on the machine's load; a 12-minute budget (11 epochs) reached only mask mAP50 0.864 and
+  called 3 of the 4 good demo kits NG (nut/washer double detections), hence the 60-minute default.
 
 ## I/O
 
 - input `{ins[0][0]}` float32 {ins[0][1]}: RGB, NCHW, values /255.
 - output `{outs[0][0]}` float32 {outs[0][1]}: per anchor (cx, cy, w, h) in input pixels, then {len(NAMES)} class scores
   (sigmoid, no objectness), then 32 mask coefficients (raw, unbounded).
-- output `{outs[1][0]}` float32 {outs[1][1]}: 32 mask prototypes at 1/4 of the input resolution (raw, no sigmoid).
+- output `{outs[1][0]}` float32 {outs[1][1]}: 32 mask prototypes at 1/4 of the input resolution (the Proto
+  module's last SiLU conv, used as they are).
 - Preprocessing: Ultralytics LetterBox (scale to fit, centred, pad value 114, cv2 INTER_LINEAR; 640x480 -> 320x240
   content + 40 px pad top and bottom) → lineside `fit = "letterbox"`, `pad_value = 114`, `interpolation = "linear"`.
 - Post-processing (ultralytics predict, `retina_masks=False`): NMS with nc={len(NAMES)} (confidence 0.25, class-aware IoU 0.7,
