@@ -9,6 +9,9 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --all-targets 2>&1 | tee "$log"
+# Every target runs even after a failure, so one run shows everything that is broken.
+status=0
+cargo test --all-targets --no-fail-fast 2>&1 | tee "$log" || status=$?
 # One closing line for the whole suite (the benches, run once each, print no totals).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"

@@ -69,8 +69,9 @@ fn validate_catches_wrong_models_and_bad_rules() {
             "efficientnet-lite0/efficientnet_lite0.onnx",
         )
     });
+    // the classifier says what it is in its `task` metadata
     assert!(
-        text.contains("`model.path`: the ocr head needs a text detector"),
+        text.contains("`head.kind`: the model's metadata says it is a `classify` export"),
         "{text}"
     );
     let text = validate_edited(|t| {
