@@ -79,7 +79,7 @@ fn a_head_that_does_not_fit_the_model_is_caught() {
     assert_eq!(code, 1, "{text}");
     assert!(
         text.contains(&format!(
-            "{f}:13: `head.kind`: an anomaly head reads anomalib outputs"
+            "{f}:13: `head.kind`: the model's metadata says it is a `classify` export"
         )),
         "{text}"
     );

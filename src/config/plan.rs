@@ -565,9 +565,8 @@ fn head_plan(
     errs: &mut Vec<Diagnostic>,
 ) -> Option<HeadPlan> {
     let start = errs.len();
-    if !task_fits_head(f, model, errs) {
-        return None;
-    }
+    let task_fits = task_fits_head(f, model, errs);
+    let after_task = errs.len();
     let r = &f.rules;
     let only_for = |errs: &mut Vec<Diagnostic>, key: &str, set: bool, kind: &str| {
         if set {
@@ -680,6 +679,20 @@ fn head_plan(
                 .map(|cfg| HeadPlan::Detect(DetectConfig { tile, ..cfg }))
         }
     };
+    if !task_fits {
+        // What the outputs do not fit is explained by the task already; the rest stays.
+        let mut i = after_task;
+        while i < errs.len() {
+            if matches!(
+                errs[i].key.as_str(),
+                "model.path" | "model.labels" | "head.kind" | "head.output"
+            ) {
+                errs.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
     if errs.len() == start {
         plan
     } else {
