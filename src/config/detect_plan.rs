@@ -4,7 +4,7 @@
 
 use super::diagnostic::Diagnostic;
 use super::file::ScenarioFile;
-use super::heads_plan::{self, shape_str};
+use super::heads_plan::{self, outputs_str, shape_str};
 use super::schema::{DetectLayoutSetting, HeadKind};
 use crate::engine::ModelInfo;
 use crate::heads::count_rules::CountRule;
@@ -75,19 +75,7 @@ pub(crate) fn detect_plan(
             ));
         }
     }
-    let describe_outputs = || {
-        model
-            .outputs
-            .iter()
-            .map(|o| format!("`{}` {} {}", o.name, o.dtype, shape_str(&o.shape)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if let Some(protos) = model
-        .outputs
-        .iter()
-        .find(|o| o.shape.len() == 4 && model.outputs.len() > 1 && o.shape[1] > 1)
-    {
+    if let Some((_, protos)) = super::segment_plan::yolo_seg_outputs(model) {
         errs.push(f.diag(
             "model.path",
             format!(
@@ -118,7 +106,7 @@ pub(crate) fn detect_plan(
                 "model.path",
                 format!(
                     "the detect head needs a YOLO output, float32 [1, 4 + classes, anchors] (YOLOv8/YOLO11) or [1, anchors, 5 + classes] (YOLOv5/YOLOX) with fixed sizes; this model has {}{looks_like}",
-                    describe_outputs()
+                    outputs_str(model)
                 ),
             ));
             return None;
@@ -151,11 +139,7 @@ pub(crate) fn detect_plan(
     let (layout, classes) = layout;
     if let Some(nc) = known_nc {
         if nc != classes {
-            let (key, whose) = if f.model.labels.is_some() {
-                ("model.labels", "the labels file lists")
-            } else {
-                ("model.path", "the model's `names` metadata lists")
-            };
+            let (key, whose) = heads_plan::names_source(f);
             errs.push(f.diag(key, format!(
                 "{whose} {nc} class names but output `{}` {} scores {classes} classes ({} layout); the list must have one name per class, in model order",
                 out.name,

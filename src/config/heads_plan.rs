@@ -86,11 +86,6 @@ pub(crate) fn ocr_plan(
     let det_output = match map {
         Some(o) if det.outputs.len() == 1 => Some(o.name.clone()),
         _ => {
-            let outs: Vec<String> = det
-                .outputs
-                .iter()
-                .map(|o| format!("`{}` {} {}", o.name, o.dtype, shape_str(&o.shape)))
-                .collect();
             let hint =
                 if det.class_names().is_some() || det.outputs.iter().any(|o| o.shape.len() == 3) {
                     " — it looks like an object detector (YOLO): use head kind \"detect\""
@@ -101,7 +96,7 @@ pub(crate) fn ocr_plan(
                 "model.path",
                 format!(
                     "the ocr head needs a text detector ([model].path, PP-OCR DB) with one output, a probability map [1, 1, height, width]; this model has {}{hint}",
-                    outs.join(", ")
+                    outputs_str(det)
                 ),
             ));
             None
@@ -366,6 +361,26 @@ fn python_splitlines(s: &str) -> Vec<String> {
         out.push(cur);
     }
     out
+}
+
+/// "`name` dtype [shape], ..." for every output of the model, for error messages.
+pub(crate) fn outputs_str(model: &ModelInfo) -> String {
+    model
+        .outputs
+        .iter()
+        .map(|o| format!("`{}` {} {}", o.name, o.dtype, shape_str(&o.shape)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Where the class names came from, for a list-length error: the key to point at and
+/// how to say it.
+pub(crate) fn names_source(f: &ScenarioFile) -> (&'static str, &'static str) {
+    if f.model.labels.is_some() {
+        ("model.labels", "the labels file lists")
+    } else {
+        ("model.path", "the model's `names` metadata lists")
+    }
 }
 
 pub(crate) fn shape_str(s: &[i64]) -> String {

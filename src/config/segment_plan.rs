@@ -34,7 +34,7 @@ pub(crate) fn check_segment_keys(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) {
 
 /// The outputs of an Ultralytics segmentation export: boxes `[1, 4+nc+nm, N]` and
 /// prototypes `[1, nm, mh, mw]`.
-fn yolo_seg_outputs(model: &ModelInfo) -> Option<(&TensorInfo, &TensorInfo)> {
+pub(crate) fn yolo_seg_outputs(model: &ModelInfo) -> Option<(&TensorInfo, &TensorInfo)> {
     let protos = model
         .outputs
         .iter()
@@ -198,11 +198,7 @@ fn instances(
     let nm = protos.shape[1] as usize;
     let classes = (boxes.shape[1] as usize).checked_sub(4 + nm)?;
     if !labels.is_empty() && labels.len() != classes {
-        let (key, whose) = if f.model.labels.is_some() {
-            ("model.labels", "the labels file lists")
-        } else {
-            ("model.path", "the model's `names` metadata lists")
-        };
+        let (key, whose) = heads_plan::names_source(f);
         errs.push(f.diag(
             key,
             format!(
@@ -263,12 +259,7 @@ fn semantic(
     let shape_ok =
         out.is_float32() && out.shape.len() == 4 && out.shape[0] == 1 && out.shape[1] > 0;
     if !shape_ok {
-        let outputs = model
-            .outputs
-            .iter()
-            .map(|o| format!("`{}` {} {}", o.name, o.dtype, shape_str(&o.shape)))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let outputs = heads_plan::outputs_str(model);
         let hint = match out.shape.len() {
             3 => " — it looks like a detector: use head kind \"detect\"",
             2 => " — it looks like a classifier: use head kind \"classify\"",
@@ -284,11 +275,7 @@ fn semantic(
     }
     let classes = out.shape[1] as usize;
     if !labels.is_empty() && labels.len() != classes {
-        let (key, whose) = if f.model.labels.is_some() {
-            ("model.labels", "the labels file lists")
-        } else {
-            ("model.path", "the model's `names` metadata lists")
-        };
+        let (key, whose) = heads_plan::names_source(f);
         errs.push(f.diag(
             key,
             format!(
