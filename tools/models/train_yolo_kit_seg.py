@@ -34,7 +34,6 @@ ultralytics' bundled yolov8n-seg.yaml, no pretrained weights, fonts are not fetc
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -50,6 +49,10 @@ os.environ.setdefault("YOLO_VERBOSE", "True")
 
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
+
+sys.dont_write_bytecode = True  # no __pycache__ beside the imported tool script
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import train_yolo_parts as parts  # noqa: E402  offline guard for ultralytics, sha256
 
 SEED = 20261204
 DEMO_SEED = SEED + 1  # the demo renders come from their own stream: never part of train or val
@@ -397,13 +400,6 @@ def judge(dets, zs):
     return faults
 
 
-def sha256(p: Path) -> str:
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def main() -> int:
     ap = argparse.ArgumentParser()
@@ -434,30 +430,9 @@ def main() -> int:
 
     import torch
     import ultralytics
-    import ultralytics.data.utils as du
-    import ultralytics.utils.checks as uc
-    import ultralytics.utils.downloads as dl
     from ultralytics import YOLO
-    from ultralytics.utils import SETTINGS
 
-    SETTINGS.update({"sync": False})
-
-    # Fonts are only used for plots; never fetch them. Any other download attempt is an error.
-    du.check_font = lambda *a_, **k_: None
-    uc.check_font = lambda *a_, **k_: None
-
-    def no_download(*args, **kwargs):
-        raise RuntimeError(f"train_yolo_kit_seg.py: ultralytics tried to download {args} {kwargs}")
-
-    def local_only(file, *args, **kwargs):  # ultralytics routes local checkpoints through here too
-        if Path(str(file)).exists():
-            return str(file)
-        return no_download(file, *args, **kwargs)
-
-    dl.safe_download = no_download
-    import ultralytics.nn.tasks as tasks
-
-    tasks.attempt_download_asset = local_only
+    parts.ultralytics_offline("train_yolo_kit_seg.py")
 
     torch.manual_seed(SEED)
     torch.set_num_threads(a.threads)
@@ -511,7 +486,7 @@ def main() -> int:
     outs = [(o.name, [d.dim_value for d in o.type.tensor_type.shape.dim]) for o in om.graph.output]
     m.update({"train_seconds": train_s, "epochs": epochs_done, "minutes_budget": a.minutes, "imgsz": a.imgsz, "train_images": a.train,
               "val_images": a.val, "ultralytics": ultralytics.__version__, "torch": torch.__version__,
-              "onnx": onnx.__version__, "seed": SEED, "demo_seed": DEMO_SEED, "sha256": sha256(final),
+              "onnx": onnx.__version__, "seed": SEED, "demo_seed": DEMO_SEED, "sha256": parts.sha256(final),
               "inputs": ins, "outputs": outs, "metadata": meta})
     (dst / "metrics.json").write_text(json.dumps(m, indent=2) + "\n")
 

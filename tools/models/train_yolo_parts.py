@@ -129,6 +129,31 @@ def sha256(p: Path) -> str:
     return h.hexdigest()
 
 
+def ultralytics_offline(script: str) -> None:
+    """Keeps ultralytics off the network: no settings sync, no font fetch (fonts are only used
+    for plots), and any other download attempt is an error; local checkpoints still load."""
+    import ultralytics.data.utils as du
+    import ultralytics.nn.tasks as tasks
+    import ultralytics.utils.checks as uc
+    import ultralytics.utils.downloads as dl
+    from ultralytics.utils import SETTINGS
+
+    SETTINGS.update({"sync": False})
+    du.check_font = lambda *a_, **k_: None
+    uc.check_font = lambda *a_, **k_: None
+
+    def no_download(*args, **kwargs):
+        raise RuntimeError(f"{script}: ultralytics tried to download {args} {kwargs}")
+
+    def local_only(file, *args, **kwargs):  # ultralytics routes local checkpoints through here too
+        if Path(str(file)).exists():
+            return str(file)
+        return no_download(file, *args, **kwargs)
+
+    dl.safe_download = no_download
+    tasks.attempt_download_asset = local_only
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out-root", default=str(Path(__file__).resolve().parents[2]))
@@ -147,30 +172,9 @@ def main() -> int:
 
     import torch
     import ultralytics
-    import ultralytics.data.utils as du
-    import ultralytics.utils.checks as uc
-    import ultralytics.utils.downloads as dl
     from ultralytics import YOLO
-    from ultralytics.utils import SETTINGS
 
-    SETTINGS.update({"sync": False})
-
-    # Fonts are only used for plots; never fetch them. Any other download attempt is an error.
-    du.check_font = lambda *a_, **k_: None
-    uc.check_font = lambda *a_, **k_: None
-
-    def no_download(*args, **kwargs):
-        raise RuntimeError(f"train_yolo_parts.py: ultralytics tried to download {args} {kwargs}")
-
-    def local_only(file, *args, **kwargs):  # ultralytics routes local checkpoints through here too
-        if Path(str(file)).exists():
-            return str(file)
-        return no_download(file, *args, **kwargs)
-
-    dl.safe_download = no_download
-    import ultralytics.nn.tasks as tasks
-
-    tasks.attempt_download_asset = local_only
+    ultralytics_offline("train_yolo_parts.py")
 
     torch.manual_seed(SEED)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
