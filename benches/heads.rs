@@ -5,10 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use lineside::config::{self, HeadPlan};
 use lineside::frame::{FrameLayout, PixelFormat};
+use lineside::heads::DetectConfig;
 use lineside::patchcore::TileSpec;
 use lineside::pipeline::Worker;
+use lineside::scenario;
 
 fn rgb(root: &Path, rel: &str) -> (Vec<u8>, FrameLayout) {
     let img = image::open(root.join(rel)).expect("sample image").to_rgb8();
@@ -22,7 +23,7 @@ fn rgb(root: &Path, rel: &str) -> (Vec<u8>, FrameLayout) {
 fn bench_worker(
     c: &mut Criterion,
     name: &str,
-    plan: &config::ScenarioPlan,
+    plan: &scenario::ScenarioPlan,
     frame: &(Vec<u8>, FrameLayout),
 ) {
     let mut worker = Worker::new(plan, 1).expect("worker");
@@ -38,7 +39,7 @@ fn bench_worker(
 
 fn heads(c: &mut Criterion) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let plan = |s: &str| config::check(&root.join("scenarios").join(s)).expect("valid scenario");
+    let plan = |s: &str| scenario::check(&root.join("scenarios").join(s)).expect("valid scenario");
 
     let screws = plan("10-screw-locking.toml");
     let render = rgb(&root, "tests/fixtures/yolo/render_0.png");
@@ -46,7 +47,7 @@ fn heads(c: &mut Criterion) {
 
     // the same detector over a 1280x960 frame in 320 px tiles (5x4 with 80 px overlap)
     let mut tiled = screws.clone();
-    if let HeadPlan::Detect(cfg) = &mut tiled.head {
+    if let Some(cfg) = tiled.head_config_mut::<DetectConfig>() {
         cfg.tile = Some(TileSpec {
             width: 320,
             height: 320,

@@ -42,7 +42,7 @@ fn fitted_inference(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let scenario = root.join("scenarios/fitted/brick.toml");
     let image = root.join("data/anomaly/brick/test/crack/000.png");
-    let plan = match lineside::config::check(&scenario) {
+    let plan = match lineside::scenario::check(&scenario) {
         Ok(p) if image.is_file() => p,
         _ => {
             eprintln!(

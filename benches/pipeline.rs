@@ -7,10 +7,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use lineside::config::{self, schema::SourceKind};
 use lineside::frame::{FrameLayout, PixelFormat};
 use lineside::runner::{run_scenarios, RunOptions};
+use lineside::scenario;
 use lineside::source::RawSidecar;
+use lineside::source::SourceKind;
 
 const FRAMES: u64 = 32;
 
@@ -47,7 +48,7 @@ fn pipeline(c: &mut Criterion) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let frames = replay_dir();
     let mut plan =
-        config::check(&root.join("scenarios/demo.toml")).expect("demo scenario is valid");
+        scenario::check(&root.join("scenarios/demo.toml")).expect("demo scenario is valid");
     plan.source.kind = SourceKind::Raw;
     plan.source.path = Some(frames.path().to_path_buf());
     plan.output_dir = frames.path().join("out");

@@ -1,8 +1,33 @@
 //! lineside: an on-device vision inspection runtime.
 //!
-//! The modules follow the data path:
-//! [`source`] → [`frame`] → [`preprocess`] → [`engine`] → [`heads`] → [`verdict`] → [`sink`],
-//! wired together by [`pipeline`] and configured by [`config`] (scenario files).
+//! Frames follow one path:
+//! [`source`] → [`frame`] → [`preprocess`] → [`engine`] → [`heads`] → [`verdict`] →
+//! [`sink`]s, wired together by [`pipeline`] from a [`scenario`] plan.
+//!
+//! # Layers
+//!
+//! A module may import modules above it in this list, never one below it, and never in a
+//! circle (`tests/layers.rs` checks every `use crate::` line against it):
+//!
+//! ```text
+//! pool, verdict, engine, geometry   ground floor: no crate imports
+//! frame         frames, pixel formats, buffer owners (no camera types)
+//! preprocess    frame -> tensor in one pass
+//! patchcore     memory bank, k-NN, coreset (shared by fit and the head)
+//! config        file loading, located diagnostics, common sections, the key table
+//! heads         one folder per head kind: its keys, checks, runtime; one registry
+//! source        one file or folder per source kind, its `[source]` spec beside it
+//! outcome       the ordered-verdict contract between pipeline and consumers
+//! sink          defect log, summary, ...: each a consumer; one registry
+//! scenario      file + model -> checked plan (common sections, source, head, sinks)
+//! pipeline      threads, queues, ordering, drain
+//! dataset       MVTec-layout listing for fit and eval
+//! fit, eval     commands built on the above
+//! runner        several scenarios in one process
+//! ```
+//!
+//! `config` sits below the heads and sources (not beside `scenario`) because each head
+//! and source reads its own section through it; `scenario` is the part that needs them all.
 
 pub mod config;
 pub mod engine;
@@ -10,11 +35,13 @@ pub mod eval;
 pub mod fit;
 pub mod frame;
 pub mod heads;
+pub mod outcome;
 pub mod patchcore;
 pub mod pipeline;
 pub mod pool;
 pub mod preprocess;
 pub mod runner;
+pub mod scenario;
 pub mod sink;
 pub mod source;
 pub mod verdict;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use lineside::config::{self, Diagnostic};
+use lineside::config::Diagnostic;
 use lineside::engine::ModelInfo;
 use lineside::runner::{self, RunOptions};
 use lineside::sink::Summary;
@@ -182,7 +182,7 @@ fn print_diagnostics(diags: &[Diagnostic]) {
     }
 }
 
-fn load_plans(paths: &[PathBuf]) -> Result<Vec<config::ScenarioPlan>, Vec<Diagnostic>> {
+fn load_plans(paths: &[PathBuf]) -> Result<Vec<lineside::scenario::ScenarioPlan>, Vec<Diagnostic>> {
     let files = runner::expand_scenario_paths(paths).map_err(|d| vec![d])?;
     if files.is_empty() {
         return Err(vec![Diagnostic {
@@ -195,7 +195,7 @@ fn load_plans(paths: &[PathBuf]) -> Result<Vec<config::ScenarioPlan>, Vec<Diagno
     let mut plans = Vec::new();
     let mut errors = Vec::new();
     for f in &files {
-        match config::check(f) {
+        match lineside::scenario::check(f) {
             Ok(p) => plans.push(p),
             Err(d) => errors.extend(d),
         }
@@ -217,7 +217,7 @@ fn validate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
     };
     let mut failed = 0;
     for f in &files {
-        match config::check(f) {
+        match lineside::scenario::check(f) {
             Ok(plan) => println!(
                 "ok: {} ({}; model {} {}x{}; {} classes)",
                 f.display(),
@@ -376,7 +376,7 @@ fn fit(
     json: Option<&Path>,
     threads: Option<usize>,
 ) -> anyhow::Result<ExitCode> {
-    let plan = match config::fit_plan(scenario) {
+    let plan = match lineside::fit::fit_plan(scenario) {
         Ok(p) => p,
         Err(diags) => {
             print_diagnostics(&diags);
@@ -424,7 +424,7 @@ fn eval(
     progress: bool,
     threads: Option<usize>,
 ) -> anyhow::Result<ExitCode> {
-    let plan = match config::check(scenario) {
+    let plan = match lineside::scenario::check(scenario) {
         Ok(p) => p,
         Err(diags) => {
             print_diagnostics(&diags);

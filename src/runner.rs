@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use crate::config::{Diagnostic, ScenarioPlan};
+use crate::config::Diagnostic;
+use crate::outcome::{Outcome, RunSink};
 use crate::pipeline::{self, PipelineError, RunSettings};
-use crate::sink::{DefectLog, RecordContext, RunStats, ScenarioSink, SinkError, Summary};
+use crate::scenario::ScenarioPlan;
+use crate::sink::{self, RecordContext, RunStats, SinkContext, SinkError, Summary};
 use crate::source::{self, SourceError};
 
 #[derive(Debug, thiserror::Error)]
@@ -23,12 +25,6 @@ pub enum RunError {
     Output { scenario: String, source: SinkError },
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
-    #[error("scenario {scenario}: cannot write {path}: {source}")]
-    Summary {
-        scenario: String,
-        path: PathBuf,
-        source: std::io::Error,
-    },
 }
 
 pub struct RunOptions {
@@ -129,11 +125,6 @@ fn run_one(
         scenario: plan.id.clone(),
         source,
     })?;
-    let log_path = plan.output_dir.join("defects.jsonl");
-    let log = DefectLog::open(&log_path).map_err(|source| RunError::Output {
-        scenario: plan.id.clone(),
-        source,
-    })?;
     let progress = bars.add(match source.len_hint() {
         Some(n) => ProgressBar::new(n),
         None => ProgressBar::no_length(),
@@ -146,37 +137,60 @@ fn run_one(
     );
     progress.set_prefix(plan.id.clone());
     let (model_id, model_sha256) = plan.logged_model();
-    let mut sink = ScenarioSink {
-        log,
+    let record = Arc::new(RecordContext {
+        scenario: plan.id.clone(),
+        source: source.describe(),
+        items: source.item_names(),
+        labels: Arc::clone(&plan.labels),
+        model_id,
+        model_sha256,
+        head: plan.head.clone(),
+    });
+    let ctx = SinkContext {
+        scenario: &plan.id,
+        output_dir: &plan.output_dir,
+        workers,
+        record,
+    };
+    let outputs = sink::open_all(&plan.sinks, &ctx).map_err(|source| RunError::Output {
+        scenario: plan.id.clone(),
+        source,
+    })?;
+    let mut monitor = Monitor {
         stats: RunStats::default(),
-        ctx: RecordContext {
-            scenario: plan.id.clone(),
-            source: source.describe(),
-            items: source.item_names(),
-            labels: Arc::clone(&plan.labels),
-            model_id,
-            model_sha256,
-            text_rules: plan.text_rule_descriptions(),
-            count_rules: plan.count_rule_descriptions(),
-        },
-        progress: Some(progress),
+        progress,
+        outputs,
     };
     let settings = RunSettings {
         workers,
         intra_threads: plan.intra_threads,
         stop: Arc::clone(&opts.stop),
     };
-    pipeline::run(plan, source, &settings, &mut sink)?;
-    let summary = sink.stats.summary(&plan.id, &log_path, workers);
-    let path = summary_path(&plan.output_dir);
-    summary
-        .write_json(&path)
-        .map_err(|source| RunError::Summary {
-            scenario: plan.id.clone(),
-            path,
-            source,
-        })?;
-    Ok(summary)
+    pipeline::run(plan, source, &settings, &mut monitor)?;
+    let log_path = plan.output_dir.join("defects.jsonl");
+    Ok(monitor.stats.summary(&plan.id, &log_path, workers))
+}
+
+/// The run's own bookkeeping (counts for the summary table, the progress bar) in front
+/// of the scenario's sinks.
+struct Monitor {
+    stats: RunStats,
+    progress: ProgressBar,
+    outputs: Vec<Box<dyn RunSink>>,
+}
+
+impl RunSink for Monitor {
+    fn deliver(&mut self, outcome: &Outcome) -> Result<(), SinkError> {
+        self.stats.add(outcome);
+        self.outputs.deliver(outcome)?;
+        self.progress.inc(1);
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        self.progress.finish_and_clear();
+        self.outputs.finish()
+    }
 }
 
 pub fn summary_path(output_dir: &Path) -> PathBuf {

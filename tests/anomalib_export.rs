@@ -3,17 +3,18 @@
 
 mod common;
 
-use lineside::config::{self, HeadPlan};
 use lineside::frame::{FrameLayout, PixelFormat};
+use lineside::heads::AnomalyConfig;
 use lineside::pipeline::Worker;
+use lineside::scenario;
 use lineside::verdict::Verdict;
 use serde_json::Value;
 
 #[test]
 fn anomalib_patchcore_export_scores_and_regions() {
     let scenario = common::root().join("tests/fixtures/scenarios/anomalib_patchcore.toml");
-    let plan = config::check(&scenario).unwrap_or_else(|d| panic!("{d:?}"));
-    assert!(matches!(plan.head, HeadPlan::Anomaly(_)));
+    let plan = scenario::check(&scenario).unwrap_or_else(|d| panic!("{d:?}"));
+    assert!(plan.head_config::<AnomalyConfig>().is_some());
     let samples = common::root().join("models/fixtures/anomalib_patchcore/samples");
     let expected: Value =
         serde_json::from_slice(&std::fs::read(samples.join("expected.json")).unwrap()).unwrap();

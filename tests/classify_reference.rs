@@ -3,11 +3,11 @@
 
 mod common;
 
-use lineside::config;
 use lineside::frame::BufferPool;
 use lineside::frame::PixelBuf;
 use lineside::pipeline::Worker;
 use lineside::pool::Pool;
+use lineside::scenario;
 use lineside::source::{ImageFolder, Next, Source};
 use serde_json::{json, Value};
 
@@ -27,7 +27,7 @@ fn softmax_of(reference: &Value) -> Vec<f64> {
 #[test]
 fn demo_classifier_reproduces_python_onnxruntime_and_the_true_classes() {
     let scenario = common::root().join("scenarios/demo.toml");
-    let plan = config::check(&scenario).unwrap_or_else(|d| panic!("{d:?}"));
+    let plan = scenario::check(&scenario).unwrap_or_else(|d| panic!("{d:?}"));
     let mut worker = Worker::new(&plan, 1).unwrap();
     let mut source =
         ImageFolder::open(&common::root().join("scenarios/samples/photos"), 1).unwrap();
@@ -125,7 +125,7 @@ fn demo_classifier_reproduces_python_onnxruntime_and_the_true_classes() {
 
 #[test]
 fn onnx_runtime_reads_the_pooled_input_buffer_in_place() {
-    let plan = config::check(&common::root().join("scenarios/demo.toml")).unwrap();
+    let plan = scenario::check(&common::root().join("scenarios/demo.toml")).unwrap();
     let mut worker = Worker::new(&plan, 1).unwrap();
     let pooled = worker.session().pooled_input_ptr();
     // What ONNX Runtime reports as the input tensor's data is our allocation: a view, not

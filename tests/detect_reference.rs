@@ -14,11 +14,12 @@
 
 mod common;
 
-use lineside::config::{self, HeadPlan, ScenarioPlan};
 use lineside::frame::{BufferPool, PixelBuf};
+use lineside::heads::DetectConfig;
 use lineside::heads::DetectLayout;
 use lineside::pipeline::Worker;
 use lineside::pool::Pool;
+use lineside::scenario::{self, ScenarioPlan};
 use lineside::source::{ImageFolder, Next, Source};
 use serde_json::Value;
 
@@ -26,12 +27,12 @@ use serde_json::Value;
 fn scenario10_with(dir: &std::path::Path, edit: impl Fn(String) -> String) -> ScenarioPlan {
     let src = common::root().join("scenarios/10-screw-locking.toml");
     let f = common::scenario_copy(&src, dir, edit);
-    config::check(&f).unwrap_or_else(|d| panic!("{d:?}"))
+    scenario::check(&f).unwrap_or_else(|d| panic!("{d:?}"))
 }
 
 /// Scenario 10 (the YOLOv8n export) with the interpolation of the reference `variant`.
 fn yolov8_plan(variant: &str) -> ScenarioPlan {
-    let mut plan = config::check(&common::root().join("scenarios/10-screw-locking.toml"))
+    let mut plan = scenario::check(&common::root().join("scenarios/10-screw-locking.toml"))
         .unwrap_or_else(|d| panic!("{d:?}"));
     // The reference was letterboxed with cv2.INTER_LINEAR ("linear", what `predict` does)
     // or cv2.INTER_LINEAR_EXACT ("linear_exact"); lineside resamples the same way.
@@ -180,7 +181,7 @@ fn yolov5_export_matches_yolov5_detect_end_to_end() {
         .replace("max_detections = 300", "max_detections = 1000")
         .replace("kind = \"detect\"", "kind = \"detect\"\nlayout = \"auto\"")
     });
-    let HeadPlan::Detect(d) = &plan.head else {
+    let Some(d) = plan.head_config::<DetectConfig>() else {
         panic!("not a detect plan: {:?}", plan.head)
     };
     assert_eq!(
@@ -215,7 +216,7 @@ fn yolov5_export_matches_yolov5_detect_end_to_end() {
 fn screw_demo_counts_the_screws_and_names_the_rule() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = common::root().join("scenarios/10-screw-locking.toml");
-    let plan = config::check(&scenario).unwrap_or_else(|d| panic!("{d:?}"));
+    let plan = scenario::check(&scenario).unwrap_or_else(|d| panic!("{d:?}"));
     let records = common::run_to_log(&plan, &dir.path().join("out"));
     let samples = common::root().join("scenarios/samples/screws");
     let (mut ng, mut agree, mut n) = (0, 0, 0);

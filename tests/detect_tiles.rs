@@ -4,10 +4,11 @@
 
 mod common;
 
-use lineside::config::{self, HeadPlan};
 use lineside::frame::{FrameLayout, PixelFormat};
+use lineside::heads::DetectConfig;
 use lineside::patchcore::TileSpec;
 use lineside::pipeline::Worker;
+use lineside::scenario;
 use lineside::verdict::{Defect, Inspection};
 
 fn render(i: usize) -> Vec<u8> {
@@ -37,11 +38,11 @@ fn iou(a: &Defect, b: &Defect) -> f32 {
 #[test]
 fn tiled_mosaic_finds_each_part_once() {
     let root = common::root();
-    let plan = config::check(&root.join("scenarios/10-screw-locking.toml"))
+    let plan = scenario::check(&root.join("scenarios/10-screw-locking.toml"))
         .unwrap_or_else(|d| panic!("{d:?}"));
     let mut whole = Worker::new(&plan, 1).unwrap();
     let mut tiled_plan = plan.clone();
-    let HeadPlan::Detect(cfg) = &mut tiled_plan.head else {
+    let Some(cfg) = tiled_plan.head_config_mut::<DetectConfig>() else {
         panic!("scenario 10 is a detect scenario")
     };
     // 640 px in 320 px tiles with >= 96 px overlap: tiles at 0, 160 and 320 on each axis,

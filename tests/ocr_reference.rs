@@ -7,10 +7,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use lineside::config;
 use lineside::frame::{BufferPool, PixelBuf};
 use lineside::pipeline::Worker;
 use lineside::pool::Pool;
+use lineside::scenario;
 use lineside::source::{ImageFolder, Next, Source};
 use lineside::verdict::{Inspection, TextLine};
 use serde_json::Value;
@@ -55,7 +55,7 @@ recognizer = "{rec}"
 }
 
 fn run_ocr(scenario: &Path, image: &Path) -> Inspection {
-    let plan = config::check(scenario).unwrap_or_else(|d| panic!("{d:?}"));
+    let plan = scenario::check(scenario).unwrap_or_else(|d| panic!("{d:?}"));
     let mut worker = Worker::new(&plan, 2).unwrap();
     let mut source = ImageFolder::open(image, 1).unwrap();
     let pool: BufferPool = Pool::new(1, || PixelBuf::with_capacity(source.max_frame_bytes()));

@@ -9,7 +9,7 @@ use serde_json::Value;
 fn food_label_demo_rejects_the_stale_dates_and_names_the_rule() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = common::root().join("scenarios/29-food-label-date.toml");
-    let plan = lineside::config::check(&scenario).unwrap_or_else(|d| panic!("{d:?}"));
+    let plan = lineside::scenario::check(&scenario).unwrap_or_else(|d| panic!("{d:?}"));
     let records = common::run_to_log(&plan, &dir.path().join("out"));
     // The renders' ground truth: best-before dates counted from 2026-03-01.
     let truth: Value = serde_json::from_slice(

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use lineside::config;
 use lineside::eval::metrics::{aupro, auroc, label_regions};
 use lineside::fit::{fit, FitError, FitOptions};
 use lineside::runner::{run_scenarios, RunOptions};
+use lineside::scenario;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -122,7 +122,7 @@ fn fitted_and_anomalib_models_share_the_head_and_the_defect_log_schema() {
         .save(dir.join("parts/bad.png"))
         .unwrap();
     let scenario = fitted_scenario(dir, 10);
-    let plan = config::fit_plan(&scenario).unwrap_or_else(|d| panic!("{d:?}"));
+    let plan = lineside::fit::fit_plan(&scenario).unwrap_or_else(|d| panic!("{d:?}"));
     let report = fit(
         &plan,
         &FitOptions {
@@ -152,12 +152,12 @@ fn fitted_and_anomalib_models_share_the_head_and_the_defect_log_schema() {
     )
     .unwrap();
     let plans = vec![
-        config::check(&scenario).unwrap_or_else(|d| panic!("{d:?}")),
-        config::check(&anomalib).unwrap_or_else(|d| panic!("{d:?}")),
+        scenario::check(&scenario).unwrap_or_else(|d| panic!("{d:?}")),
+        scenario::check(&anomalib).unwrap_or_else(|d| panic!("{d:?}")),
     ];
     for p in &plans {
         assert!(
-            matches!(p.head, config::HeadPlan::Anomaly(_)),
+            p.head_config::<lineside::heads::AnomalyConfig>().is_some(),
             "both kinds run through the anomaly head"
         );
     }
@@ -203,7 +203,7 @@ fn fitted_and_anomalib_models_share_the_head_and_the_defect_log_schema() {
 fn fit_says_when_there_are_too_few_images() {
     let tmp = tempfile::tempdir().unwrap();
     write_dir(&tmp.path().join("good"), 3, false, 0);
-    let plan = config::fit_plan(&fitted_scenario(tmp.path(), 10)).unwrap();
+    let plan = lineside::fit::fit_plan(&fitted_scenario(tmp.path(), 10)).unwrap();
     let err = fit(
         &plan,
         &FitOptions {
@@ -227,7 +227,7 @@ fn fit_says_when_there_are_too_few_images() {
 fn a_patchcore_scenario_without_its_artifact_says_how_to_make_it() {
     let tmp = tempfile::tempdir().unwrap();
     write_dir(&tmp.path().join("parts"), 1, false, 0);
-    let diags = config::check(&fitted_scenario(tmp.path(), 10)).unwrap_err();
+    let diags = scenario::check(&fitted_scenario(tmp.path(), 10)).unwrap_err();
     let text = format!("{diags:?}");
     assert!(text.contains("lineside fit"), "{text}");
 }
@@ -304,15 +304,15 @@ fn tiled_frames_find_a_small_defect_in_a_large_frame_and_match_untiled_on_one_ti
     write_dir(&dir.join("good"), 12, false, 0);
     std::fs::create_dir_all(dir.join("parts")).unwrap();
     let plain = fitted_scenario(dir, 10);
-    let plan = config::fit_plan(&plain).unwrap_or_else(|d| panic!("{d:?}"));
+    let plan = lineside::fit::fit_plan(&plain).unwrap_or_else(|d| panic!("{d:?}"));
     let opts = FitOptions {
         progress: false,
         threads: 2,
     };
     fit(&plan, &opts).unwrap();
     let tiled = fitted_scenario_with(dir, "tiled.toml", 10, "tile = [96, 96]\ntile_overlap = 16");
-    let plain = config::check(&plain).unwrap_or_else(|d| panic!("{d:?}"));
-    let tiled = config::check(&tiled).unwrap_or_else(|d| panic!("{d:?}"));
+    let plain = scenario::check(&plain).unwrap_or_else(|d| panic!("{d:?}"));
+    let tiled = scenario::check(&tiled).unwrap_or_else(|d| panic!("{d:?}"));
     let mut w_plain = Worker::new(&plain, 2).unwrap();
     let mut w_tiled = Worker::new(&tiled, 2).unwrap();
 
@@ -391,7 +391,7 @@ fn tile_keys_are_checked_with_file_and_line() {
         10,
         "tile = [96, 96]\ntile_overlap = 60",
     );
-    let errs = config::check(&path).unwrap_err();
+    let errs = scenario::check(&path).unwrap_err();
     let text = errs
         .iter()
         .map(|e| e.to_string())

@@ -11,10 +11,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use lineside::config;
 use lineside::fit::{fit, FitOptions};
 use lineside::frame::{FrameLayout, PixelFormat};
 use lineside::pipeline::Worker;
+use lineside::scenario;
 
 #[global_allocator]
 static GLOBAL: common::counting::Counting = common::counting::Counting;
@@ -115,7 +115,7 @@ fn fitted_head_allocates_nothing_per_frame() {
             .unwrap();
     }
     let plain = scenario(dir, "plain.toml", "");
-    let plan = config::fit_plan(&plain).unwrap_or_else(|d| panic!("{d:?}"));
+    let plan = lineside::fit::fit_plan(&plain).unwrap_or_else(|d| panic!("{d:?}"));
     fit(
         &plan,
         &FitOptions {
@@ -125,7 +125,7 @@ fn fitted_head_allocates_nothing_per_frame() {
     )
     .unwrap();
 
-    let plan = config::check(&plain).unwrap_or_else(|d| panic!("{d:?}"));
+    let plan = scenario::check(&plain).unwrap_or_else(|d| panic!("{d:?}"));
     let mut worker = Worker::new(&plan, 1).unwrap();
     let frames = [
         (texture(100, 96, 96, false), false),
@@ -140,7 +140,7 @@ fn fitted_head_allocates_nothing_per_frame() {
     // Tiled: a 416x336 frame as 96x96 tiles 80 px apart (a multiple of the stripes'
     // 8 px period, so every tile sees the pattern as fitted).
     let tiled = scenario(dir, "tiled.toml", "tile = [96, 96]\ntile_overlap = 16");
-    let plan = config::check(&tiled).unwrap_or_else(|d| panic!("{d:?}"));
+    let plan = scenario::check(&tiled).unwrap_or_else(|d| panic!("{d:?}"));
     let mut worker = Worker::new(&plan, 1).unwrap();
     let frames = [
         (texture(200, 416, 336, false), false),

@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lineside::config::{self, ScenarioPlan};
 use lineside::runner::{run_scenarios, RunOptions};
+use lineside::scenario::{self, ScenarioPlan};
 use serde_json::Value;
 
 fn plan(name: &str, out: &std::path::Path) -> ScenarioPlan {
-    let mut p = config::check(&common::root().join("scenarios").join(name))
+    let mut p = scenario::check(&common::root().join("scenarios").join(name))
         .unwrap_or_else(|d| panic!("{d:?}"));
     p.output_dir = out.join(&p.id);
     p

@@ -8,14 +8,15 @@
 
 mod common;
 
-use lineside::config::{self, HeadPlan, ScenarioPlan};
 use lineside::frame::{FrameLayout, PixelFormat};
+use lineside::heads::SegmentConfig;
 use lineside::pipeline::Worker;
+use lineside::scenario::{self, ScenarioPlan};
 use lineside::verdict::Inspection;
 use serde_json::Value;
 
 fn plan(scenario: &str) -> ScenarioPlan {
-    config::check(&common::root().join("scenarios").join(scenario))
+    scenario::check(&common::root().join("scenarios").join(scenario))
         .unwrap_or_else(|d| panic!("{d:?}"))
 }
 
@@ -40,7 +41,7 @@ fn f64s(v: &Value) -> Vec<f64> {
 fn class_map_regions_match_the_python_reference() {
     let root = common::root();
     let mut plan = plan("03-cover-glass.toml");
-    let HeadPlan::Segment(cfg) = &mut plan.head else {
+    let Some(cfg) = plan.head_config_mut::<SegmentConfig>() else {
         panic!("scenario 3 is a segment scenario")
     };
     cfg.min_area_px = 0.0; // the reference lists every region
@@ -113,7 +114,7 @@ fn yolo_seg_export_matches_ultralytics_masks() {
         plan.model.sha256,
         "reference.json was made for another model file: rerun tools/reference/yolo_seg_ref.py"
     );
-    let HeadPlan::Segment(cfg) = &mut plan.head else {
+    let Some(cfg) = plan.head_config_mut::<SegmentConfig>() else {
         panic!("scenario 26 is a segment scenario")
     };
     cfg.min_area_px = 0.0;
@@ -365,7 +366,7 @@ fn tiled_class_map_finds_each_frames_regions() {
     let root = common::root();
     let plan = plan("03-cover-glass.toml");
     let mut tiled = plan.clone();
-    let HeadPlan::Segment(cfg) = &mut tiled.head else {
+    let Some(cfg) = tiled.head_config_mut::<SegmentConfig>() else {
         panic!("scenario 3 is a segment scenario")
     };
     cfg.tile = Some(lineside::patchcore::TileSpec {

@@ -4,10 +4,10 @@
 
 mod common;
 
-use lineside::config;
 use lineside::frame::{PixelBuf, PixelFormat};
 use lineside::pipeline::Worker;
 use lineside::pool::Pool;
+use lineside::scenario;
 use lineside::source::{Next, RawReplay, Source};
 
 #[global_allocator]
@@ -23,7 +23,7 @@ fn steady_state_frames_allocate_nothing() {
         1
     );
 
-    let plan = config::check(&common::root().join("scenarios/demo.toml")).unwrap();
+    let plan = scenario::check(&common::root().join("scenarios/demo.toml")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (w, h) = (640u32, 480u32);
     let frames: Vec<Vec<u8>> = ["chelsea.png", "coffee.png", "rocket.png", "astronaut.png"]
@@ -70,7 +70,7 @@ fn steady_state_frames_allocate_nothing() {
 /// Runs `frames` (packed RGB, `w`x`h`) through the scenario's worker until warm, then
 /// counts the allocations of 3 more rounds; returns them and the defects of the last frame.
 fn allocations_per_round(
-    plan: &config::ScenarioPlan,
+    plan: &scenario::ScenarioPlan,
     frames: &[Vec<u8>],
     w: u32,
     h: u32,
@@ -101,8 +101,9 @@ fn png_rgb(rel: &str) -> (Vec<u8>, u32, u32) {
 
 #[test]
 fn tiled_detection_allocates_nothing_per_frame() {
-    let mut plan = config::check(&common::root().join("scenarios/10-screw-locking.toml")).unwrap();
-    let config::HeadPlan::Detect(cfg) = &mut plan.head else {
+    let mut plan =
+        scenario::check(&common::root().join("scenarios/10-screw-locking.toml")).unwrap();
+    let Some(cfg) = plan.head_config_mut::<lineside::heads::DetectConfig>() else {
         panic!("detect scenario")
     };
     cfg.tile = Some(lineside::patchcore::TileSpec {
@@ -121,7 +122,7 @@ fn tiled_detection_allocates_nothing_per_frame() {
 #[test]
 fn segmentation_allocates_nothing_per_frame() {
     // a class map (U-Net logits → regions per class)
-    let plan = config::check(&common::root().join("scenarios/03-cover-glass.toml")).unwrap();
+    let plan = scenario::check(&common::root().join("scenarios/03-cover-glass.toml")).unwrap();
     let frames: Vec<Vec<u8>> = [1, 3, 7]
         .iter()
         .map(|i| png_rgb(&format!("scenarios/samples/glass/glass_{i}.png")).0)
@@ -134,7 +135,7 @@ fn segmentation_allocates_nothing_per_frame() {
     assert_eq!(n, 0, "{n} heap allocations in 9 class-map frames");
 
     // an Ultralytics segmentation export (boxes + prototype masks)
-    let plan = config::check(&common::root().join("scenarios/26-kit-completeness.toml")).unwrap();
+    let plan = scenario::check(&common::root().join("scenarios/26-kit-completeness.toml")).unwrap();
     let frames: Vec<Vec<u8>> = [0, 4, 7]
         .iter()
         .map(|i| png_rgb(&format!("scenarios/samples/kits/kit_{i}.png")).0)

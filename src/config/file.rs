@@ -14,12 +14,14 @@ pub struct ScenarioFile {
     /// Folder the file lives in; relative paths resolve against it.
     pub dir: PathBuf,
     doc: toml_edit::Document<String>,
+    /// The whole file, for the sections that heads and sources read themselves
+    /// (`[source]`, `[head]`, `[rules]`) through [`ScenarioFile::section`].
+    table: toml::Table,
     pub scenario: ScenarioSection,
-    pub source: SourceSection,
     pub model: ModelSection,
     pub preprocess: PreprocessSection,
-    pub head: HeadSection,
-    pub rules: RulesSection,
+    /// `[head] kind`; the other `[head]` keys belong to that kind.
+    pub head_kind: String,
     /// `[fit]`, for `lineside fit` (absent in most scenarios).
     pub fit: Option<FitSection>,
     pub output: OutputSection,
@@ -27,6 +29,15 @@ pub struct ScenarioFile {
 
 impl ScenarioFile {
     pub fn load(path: &Path) -> Result<ScenarioFile, Vec<Diagnostic>> {
+        Self::load_checking::<toml::Table>(path, "")
+    }
+
+    /// As [`Self::load`], also reading `section` as `S` (a section another module owns,
+    /// e.g. `[source]`), so a file with several broken sections gets every error at once.
+    pub fn load_checking<S: DeserializeOwned>(
+        path: &Path,
+        section: &str,
+    ) -> Result<ScenarioFile, Vec<Diagnostic>> {
         let at_file = |message: String| {
             vec![Diagnostic {
                 file: path.to_path_buf(),
@@ -71,11 +82,14 @@ impl ScenarioFile {
             }
         }
         let scenario = loader.required::<ScenarioSection>("scenario");
-        let source = loader.required::<SourceSection>("source");
+        let source = loader.required_table("source");
+        if source.is_some() && !section.is_empty() {
+            loader.parse::<S>(section);
+        }
         let model = loader.required::<ModelSection>("model");
         let preprocess = loader.optional::<PreprocessSection>("preprocess");
-        let head = loader.required::<HeadSection>("head");
-        let rules = loader.optional::<RulesSection>("rules");
+        let head_kind = loader.head_kind();
+        let rules = loader.optional_table("rules");
         let output = loader.optional::<OutputSection>("output");
         let fit_present = table.contains_key("fit");
         let fit = if fit_present {
@@ -87,25 +101,26 @@ impl ScenarioFile {
         if fit_present && fit.is_none() {
             return Err(errors);
         }
-        match (scenario, source, model, preprocess, head, rules, output) {
+        match (
+            scenario, source, model, preprocess, head_kind, rules, output,
+        ) {
             (
                 Some(scenario),
-                Some(source),
+                Some(()),
                 Some(model),
                 Some(preprocess),
-                Some(head),
-                Some(rules),
+                Some(head_kind),
+                Some(()),
                 Some(output),
             ) if errors.is_empty() => Ok(ScenarioFile {
                 path: path.to_path_buf(),
                 dir,
                 doc,
+                table,
                 scenario,
-                source,
                 model,
                 preprocess,
-                head,
-                rules,
+                head_kind,
                 fit,
                 output,
             }),
@@ -137,6 +152,46 @@ impl ScenarioFile {
             }
         }
         out
+    }
+
+    /// The keys of a section other than `except` (empty when the section is absent).
+    pub fn section_keys(&self, section: &str, except: &[&str]) -> Vec<String> {
+        self.table
+            .get(section)
+            .and_then(toml::Value::as_table)
+            .map(|t| {
+                t.keys()
+                    .filter(|k| !except.contains(&k.as_str()))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Reads `section` (absent: an empty table) into `T`, leaving out `skip` keys (those
+    /// already reported or read elsewhere). A schema error comes back located at its key.
+    pub fn section<T: DeserializeOwned>(
+        &self,
+        section: &str,
+        skip: &[&str],
+    ) -> Result<T, Diagnostic> {
+        let mut table = self
+            .table
+            .get(section)
+            .and_then(toml::Value::as_table)
+            .cloned()
+            .unwrap_or_default();
+        for k in skip {
+            table.remove(*k);
+        }
+        deserialize_located(section, toml::Value::Table(table)).map_err(|(key, message)| {
+            Diagnostic {
+                file: self.path.clone(),
+                line: locate(&self.doc, &key),
+                key,
+                message,
+            }
+        })
     }
 
     /// A finding about `key` (dotted path), located at the key's line when it is present
@@ -184,6 +239,48 @@ impl SectionLoader<'_> {
         self.parse(section)
     }
 
+    /// A section read later by its owner (a source, a head): here only its presence and
+    /// shape are checked.
+    fn required_table(&mut self, section: &str) -> Option<()> {
+        if !self.table.contains_key(section) {
+            self.error(section, format!("missing section `[{section}]`"));
+            return None;
+        }
+        self.optional_table(section)
+    }
+
+    fn optional_table(&mut self, section: &str) -> Option<()> {
+        match self.table.get(section) {
+            Some(v) if !v.is_table() => {
+                self.error(
+                    section,
+                    format!("`{section}` must be a table: write it as a `[{section}]` header"),
+                );
+                None
+            }
+            _ => Some(()),
+        }
+    }
+
+    /// `[head] kind`, which names the head that owns the rest of `[head]` and `[rules]`.
+    fn head_kind(&mut self) -> Option<String> {
+        self.required_table("head")?;
+        match self.table.get("head").and_then(|h| h.get("kind")) {
+            Some(toml::Value::String(k)) => Some(k.clone()),
+            Some(_) => {
+                self.error(
+                    "head.kind",
+                    "must be a string, e.g. kind = \"classify\"".into(),
+                );
+                None
+            }
+            None => {
+                self.error("head.kind", "missing field `kind`".into());
+                None
+            }
+        }
+    }
+
     fn parse<T: DeserializeOwned>(&mut self, section: &str) -> Option<T> {
         let value = self.table.get(section)?;
         if !value.is_table() {
@@ -193,27 +290,37 @@ impl SectionLoader<'_> {
             );
             return None;
         }
-        match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+        match deserialize_located(section, value.clone()) {
             Ok(v) => Some(v),
-            Err(e) => {
-                let inner = e.inner().to_string();
-                let mut key = section.to_string();
-                let path = e.path().to_string();
-                if path != "." && !path.is_empty() {
-                    key = format!("{section}.{path}");
-                }
-                let field = backticked_after(&inner, "unknown field `")
-                    .or_else(|| backticked_after(&inner, "missing field `"));
-                if let Some(field) = field {
-                    if !key.ends_with(&format!(".{field}")) {
-                        key = format!("{key}.{field}");
-                    }
-                }
-                self.error(&key, explain(&inner));
+            Err((key, message)) => {
+                self.error(&key, message);
                 None
             }
         }
     }
+}
+
+/// Deserializes one section; an error comes back as (dotted key, advice).
+fn deserialize_located<T: DeserializeOwned>(
+    section: &str,
+    value: toml::Value,
+) -> Result<T, (String, String)> {
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+        let inner = e.inner().to_string();
+        let mut key = section.to_string();
+        let path = e.path().to_string();
+        if path != "." && !path.is_empty() {
+            key = format!("{section}.{path}");
+        }
+        let field = backticked_after(&inner, "unknown field `")
+            .or_else(|| backticked_after(&inner, "missing field `"));
+        if let Some(field) = field {
+            if !key.ends_with(&format!(".{field}")) {
+                key = format!("{key}.{field}");
+            }
+        }
+        (key, explain(&inner))
+    })
 }
 
 fn backticked_after<'s>(s: &'s str, prefix: &str) -> Option<&'s str> {

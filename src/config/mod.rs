@@ -1,16 +1,15 @@
-//! Scenario files: schema, loading with located errors, and the checks that turn a file
-//! plus its model into a runnable [`ScenarioPlan`].
+//! Scenario files: loading with located errors, the common sections (`scenario`, `model`,
+//! `preprocess`, `fit`, `output`), and the one check of which `[head]`/`[rules]` keys
+//! belong to which head kinds. Heads and sources read their own sections through
+//! [`ScenarioFile::section`]; `scenario` puts the whole plan together.
 
-mod detect_plan;
+mod common;
 mod diagnostic;
 mod file;
-mod heads_plan;
-mod patchcore;
-mod plan;
+mod keys;
 pub mod schema;
-mod segment_plan;
 
+pub use common::{check_id, labels, preprocess_spec, threads};
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use file::ScenarioFile;
-pub use patchcore::{fit_plan, FitPlan};
-pub use plan::{check, check_source, HeadPlan, ScenarioPlan, SourcePlan};
+pub use keys::{foreign_keys, KeyOwner};

@@ -96,6 +96,30 @@ impl ModelInfo {
             .collect::<Vec<_>>()
             .join(", ")
     }
+
+    /// "`name` dtype [shape], ..." for every output, for error messages.
+    pub fn outputs_str(&self) -> String {
+        self.outputs
+            .iter()
+            .map(|o| format!("`{}` {} {}", o.name, o.dtype, shape_str(&o.shape)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// A tensor shape as `[1, 3, ?, ?]` (dynamic dimensions as `?`), for messages.
+pub fn shape_str(s: &[i64]) -> String {
+    let dims: Vec<String> = s
+        .iter()
+        .map(|d| {
+            if *d < 0 {
+                "?".to_string()
+            } else {
+                d.to_string()
+            }
+        })
+        .collect();
+    format!("[{}]", dims.join(", "))
 }
 
 fn outlet_info(o: &ort::value::Outlet) -> TensorInfo {

@@ -15,11 +15,12 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressDrawTarget};
 use serde::Serialize;
 
-use crate::config::{HeadPlan, ScenarioPlan};
 use crate::engine::EngineError;
 use crate::fit::{list_images, load_rgb, FitError};
 use crate::frame::{FrameLayout, PixelFormat};
+use crate::heads::AnomalyConfig;
 use crate::pipeline::{Worker, WorkerError};
+use crate::scenario::ScenarioPlan;
 use crate::verdict::Verdict;
 use metrics::{aupro, auroc, label_regions, Confusion};
 
@@ -164,7 +165,7 @@ pub fn evaluate(
     threads: usize,
     progress: bool,
 ) -> Result<EvalReport, EvalError> {
-    let HeadPlan::Anomaly(cfg) = &plan.head else {
+    let Some(cfg) = plan.head_config::<AnomalyConfig>() else {
         return Err(EvalError::NotAnomaly(plan.id.clone()));
     };
     let items = test_items(data)?;

@@ -10,8 +10,10 @@
 //! 5. Write the artifact (`docs/patchcore-artifact.md`).
 
 mod images;
+mod plan;
 
 pub use images::{list_images, load_rgb, split};
+pub use plan::{fit_plan, FitPlan};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,7 +22,6 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::config::FitPlan;
 use crate::engine::{EngineError, InferenceSession, SessionOptions};
 use crate::frame::{FrameLayout, PixelFormat};
 use crate::heads::PatchCoreScorer;

@@ -2,7 +2,40 @@
 //! and an area) a good part has. `required_classes` / `forbidden_classes` are count rules
 //! with `min = 1` / `max = 0`.
 
+use serde::Deserialize;
+
+use super::plan_support::class_of;
+use super::{FailureText, PlanInput};
 use crate::verdict::{Defect, Failure, Inspection};
+
+/// One `[[rules.count]]`: how many boxes (of a class, in a zone) a good part has.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountRuleSection {
+    /// Names the rule in the defect log (default `count[i]`).
+    pub name: Option<String>,
+    /// Class name (or index when the model has no names); absent: every class.
+    pub class: Option<String>,
+    /// Exactly this many (sets min and max).
+    pub exact: Option<u32>,
+    pub min: Option<u32>,
+    pub max: Option<u32>,
+    /// [x, y, width, height] in frame pixels; a box counts if its centre is inside.
+    pub zone: Option<[f32; 4]>,
+    /// Boxes below this score are not counted (default 0: every box the head kept).
+    pub min_score: Option<f32>,
+    /// Boxes smaller than this many frame pixels are not counted (default 0).
+    pub min_area_px: Option<f32>,
+}
+
+/// The `[rules]` keys of count rules, as the detect and segment heads read them.
+pub struct CountRulesKeys<'a> {
+    pub count: &'a Option<Vec<CountRuleSection>>,
+    /// Each of these classes must be found at least once.
+    pub required_classes: &'a Option<Vec<String>>,
+    /// None of these classes may be found.
+    pub forbidden_classes: &'a Option<Vec<String>>,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CountRule {
@@ -82,6 +115,123 @@ pub fn apply_count_rules(rules: &[CountRule], out: &mut Inspection) {
         if let Some(f) = rule.check(i, &out.defects) {
             out.fail(f);
         }
+    }
+}
+
+/// Checks `[[rules.count]]`, `required_classes` and `forbidden_classes` against the
+/// model's `classes`.
+pub(crate) fn plan_count_rules(
+    input: &mut PlanInput<'_>,
+    keys: CountRulesKeys<'_>,
+    classes: usize,
+) -> Vec<CountRule> {
+    let mut out = Vec::new();
+    for (i, r) in keys.count.iter().flatten().enumerate() {
+        let key = |k: &str| format!("rules.count[{i}].{k}");
+        let class = match &r.class {
+            Some(c) => match class_of(input, &key("class"), c, classes) {
+                Some(c) => Some(c),
+                None => continue,
+            },
+            None => None,
+        };
+        if r.exact.is_some() && (r.min.is_some() || r.max.is_some()) {
+            input.error(
+                &key("exact"),
+                "give either `exact` or `min`/`max`, not both",
+            );
+            continue;
+        }
+        let (min, max) = match r.exact {
+            Some(n) => (Some(n), Some(n)),
+            None => (r.min, r.max),
+        };
+        if min.is_none() && max.is_none() {
+            input.error(
+                &format!("rules.count[{i}]"),
+                "needs `exact`, `min` or `max`",
+            );
+            continue;
+        }
+        if let (Some(a), Some(b)) = (min, max) {
+            if b < a {
+                input.error(&key("max"), format!("is {b}, below min {a}"));
+                continue;
+            }
+        }
+        if let Some([_, _, w, h]) = r.zone {
+            if !(w > 0.0 && h > 0.0) || r.zone.is_some_and(|z| z.iter().any(|v| !v.is_finite())) {
+                input.error(
+                    &key("zone"),
+                    "must be [x, y, width, height] in frame pixels with a positive width and height",
+                );
+                continue;
+            }
+        }
+        let min_score = r.min_score.unwrap_or(0.0);
+        if !(0.0..=1.0).contains(&min_score) {
+            input.error(&key("min_score"), "must be a number in [0, 1]");
+            continue;
+        }
+        let min_area_px = r.min_area_px.unwrap_or(0.0);
+        if !(min_area_px.is_finite() && min_area_px >= 0.0) {
+            input.error(&key("min_area_px"), "must be a number >= 0");
+            continue;
+        }
+        out.push(CountRule {
+            name: r.name.clone().unwrap_or_else(|| format!("count[{i}]")),
+            class,
+            min,
+            max,
+            zone: r.zone,
+            min_score,
+            min_area_px,
+        });
+    }
+    for (list, key, required) in [
+        (keys.required_classes, "rules.required_classes", true),
+        (keys.forbidden_classes, "rules.forbidden_classes", false),
+    ] {
+        for name in list.iter().flatten() {
+            let Some(c) = class_of(input, key, name, classes) else {
+                continue;
+            };
+            let short = key.trim_start_matches("rules.");
+            out.push(CountRule {
+                name: format!("{short}[{name}]"),
+                class: Some(c),
+                min: required.then_some(1),
+                max: (!required).then_some(0),
+                zone: None,
+                min_score: 0.0,
+                min_area_px: 0.0,
+            });
+        }
+    }
+    if out.len() > usize::from(u16::MAX) {
+        input.error("rules.count", "too many count rules");
+    }
+    out
+}
+
+/// A count rule's failure as the defect log shows it.
+pub(crate) fn describe_count_failure(
+    rules: &[CountRule],
+    failure: &Failure,
+    labels: &[String],
+) -> FailureText {
+    match *failure {
+        Failure::CountOutOfRange { rule, count } => {
+            let what = match rules.get(usize::from(rule)) {
+                Some(r) => format!("`{}`: {}", r.name, r.describe(labels)),
+                None => format!("count[{rule}]"),
+            };
+            FailureText {
+                rule: "count",
+                detail: format!("{what}: found {count}"),
+            }
+        }
+        other => super::describe_other(&other),
     }
 }
 

@@ -1,5 +1,10 @@
 //! Heads turn raw model outputs into an [`Inspection`]: classes, scores, defect regions,
 //! and the verdict under the scenario's rules.
+//!
+//! Each head kind is one folder: `plan.rs` reads and checks its `[head]`/`[rules]` keys
+//! into a [`HeadPlan`]; the rest is its runtime, a [`Head`]. [`KINDS`] is the registry:
+//! a new head kind is a new folder plus one line there. The pipeline worker drives every
+//! head through these two traits and names no kind.
 
 pub mod anomaly;
 pub mod classify;
@@ -7,22 +12,226 @@ pub mod count_rules;
 pub mod detect;
 pub mod ocr;
 pub mod patchcore;
+mod plan_support;
 mod regions;
 pub mod segment;
 pub mod text_rules;
+pub mod tiling;
+
+use std::any::Any;
 
 use ort::session::SessionOutputs;
+use serde::de::DeserializeOwned;
 
+use crate::config::{Diagnostic, KeyOwner, ScenarioFile};
+use crate::engine::{EngineError, ModelInfo};
 use crate::frame::FrameLayout;
-use crate::preprocess::Transform;
-use crate::verdict::Inspection;
+use crate::preprocess::{PreprocessSpec, Transform};
+use crate::verdict::{Failure, Inspection};
 
 pub use anomaly::{AnomalyConfig, AnomalyHead, AnomalyScoring, Evidence};
 pub use classify::{ClassifyConfig, ClassifyHead};
-pub use detect::{DetectConfig, DetectHead, DetectLayout, TileCut};
+pub use detect::{DetectConfig, DetectHead, DetectLayout};
 pub use ocr::{OcrConfig, OcrHead};
 pub use patchcore::PatchCoreScorer;
 pub use segment::{SegmentConfig, SegmentHead};
+pub use tiling::{TileCut, TileLayout, TileSet, TileView, Tiling};
+
+/// The head kinds lineside knows: one line per kind.
+pub const KINDS: &[HeadKind] = &[
+    classify::KIND,
+    anomaly::KIND,
+    patchcore::KIND,
+    ocr::KIND,
+    detect::KIND,
+    segment::KIND,
+];
+
+/// The kind named `name` in `[head] kind`.
+pub fn kind(name: &str) -> Option<&'static HeadKind> {
+    KINDS.iter().find(|k| k.name == name)
+}
+
+/// Every kind's `[head]` and `[rules]` keys, for the one key check in `config`.
+pub fn key_owners() -> (Vec<KeyOwner>, Vec<KeyOwner>) {
+    KINDS
+        .iter()
+        .map(|k| {
+            (
+                KeyOwner {
+                    kind: k.name,
+                    keys: (k.head_keys)(),
+                },
+                KeyOwner {
+                    kind: k.name,
+                    keys: (k.rules_keys)(),
+                },
+            )
+        })
+        .unzip()
+}
+
+/// What the registry knows of one head kind.
+pub struct HeadKind {
+    /// The value of `[head] kind`.
+    pub name: &'static str,
+    /// `[head]` keys this kind reads (besides `kind`).
+    pub head_keys: fn() -> &'static [&'static str],
+    /// `[rules]` keys this kind reads.
+    pub rules_keys: fn() -> &'static [&'static str],
+    /// For keys of other kinds: what this kind uses instead (`("rules.ok_classes",
+    /// "[[rules.count]]")`), appended to the message.
+    pub instead: &'static [(&'static str, &'static str)],
+    /// Sets this kind's preprocessing conventions where the file leaves them out.
+    pub preprocess_defaults: fn(&ScenarioFile, &ModelInfo, &mut PreprocessSpec),
+    /// Reads and checks `[head]`/`[rules]` against the model.
+    pub plan: fn(&mut PlanInput<'_>) -> Option<Box<dyn HeadPlan>>,
+}
+
+/// What a head kind plans from: the file, the model, and where findings go.
+pub struct PlanInput<'a> {
+    pub file: &'a ScenarioFile,
+    pub model: &'a ModelInfo,
+    pub labels: &'a [String],
+    /// `None` when `[preprocess]` itself has errors (they are reported already).
+    pub preprocess: Option<&'a PreprocessSpec>,
+    pub errs: &'a mut Vec<Diagnostic>,
+    /// Keys of other kinds, reported already; the section parsers skip them.
+    pub foreign_head: Vec<String>,
+    pub foreign_rules: Vec<String>,
+}
+
+impl PlanInput<'_> {
+    /// This kind's `[head]` keys (`kind` and foreign keys left out).
+    pub fn head<T: DeserializeOwned>(&mut self) -> Option<T> {
+        let mut skip: Vec<String> = self.foreign_head.clone();
+        skip.push("kind".into());
+        self.parse("head", &skip)
+    }
+
+    /// This kind's `[rules]` keys.
+    pub fn rules<T: DeserializeOwned>(&mut self) -> Option<T> {
+        let skip = self.foreign_rules.clone();
+        self.parse("rules", &skip)
+    }
+
+    fn parse<T: DeserializeOwned>(&mut self, section: &str, skip: &[String]) -> Option<T> {
+        let skip: Vec<&str> = skip.iter().map(String::as_str).collect();
+        match self.file.section::<T>(section, &skip) {
+            Ok(v) => Some(v),
+            Err(d) => {
+                self.errs.push(d);
+                None
+            }
+        }
+    }
+
+    /// Records a finding at `key`.
+    pub fn error(&mut self, key: &str, message: impl Into<String>) {
+        self.errs.push(self.file.diag(key, message));
+    }
+}
+
+/// A checked head configuration, ready to build a runtime [`Head`] per worker.
+pub trait HeadPlan: Send + Sync + std::fmt::Debug + Any {
+    /// The `[head] kind` it was planned from.
+    fn kind(&self) -> &'static str;
+    /// A runtime head for one worker.
+    fn build(&self, intra_threads: usize) -> Result<Box<dyn Head>, EngineError>;
+    /// Outputs whose shape is fixed by the plan, so the session preallocates them and
+    /// ONNX Runtime writes them in place every frame.
+    fn preallocated_outputs(&self) -> Vec<(String, Vec<usize>)> {
+        Vec::new()
+    }
+    /// The model named in defect logs (id, sha256) when it is not the ONNX file.
+    fn logged_model(&self) -> Option<(String, String)> {
+        None
+    }
+    /// A failed rule as the defect log shows it.
+    fn describe(&self, failure: &Failure, labels: &[String]) -> FailureText;
+    fn clone_box(&self) -> Box<dyn HeadPlan>;
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl Clone for Box<dyn HeadPlan> {
+    fn clone(&self) -> Self {
+        self.clone_box()
+    }
+}
+
+/// Implements the bookkeeping methods of [`HeadPlan`] for a `Clone` config type.
+macro_rules! plan_boilerplate {
+    () => {
+        fn clone_box(&self) -> Box<dyn $crate::heads::HeadPlan> {
+            Box::new(self.clone())
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+        fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+            self
+        }
+    };
+}
+pub(crate) use plan_boilerplate;
+
+/// A failed rule in words: the rule's kind and what was found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailureText {
+    pub rule: &'static str,
+    pub detail: String,
+}
+
+/// A failure a head does not raise itself (never expected; kept readable in the log).
+pub(crate) fn describe_other(failure: &Failure) -> FailureText {
+    FailureText {
+        rule: "rule",
+        detail: format!("{failure:?}"),
+    }
+}
+
+/// Class `i`'s name, or `class_i` when the model has none.
+pub fn label(labels: &[String], i: usize) -> String {
+    labels
+        .get(i)
+        .cloned()
+        .unwrap_or_else(|| format!("class_{i}"))
+}
+
+/// A head at run time: one per worker, reused frame after frame.
+pub trait Head: Send {
+    /// An [`Inspection`] with the capacity this head needs, so it never grows it.
+    fn inspection(&self) -> Inspection;
+    /// Reads one frame's outputs into `out` (cleared first by the caller).
+    fn interpret(
+        &mut self,
+        outputs: &SessionOutputs<'_>,
+        geometry: &FrameGeometry,
+        frame: FrameRef<'_>,
+        out: &mut Inspection,
+    ) -> Result<(), HeadError>;
+    /// How this head inspects a frame in tiles, if it does (`[head] tile`).
+    fn tiling(&self) -> Option<Tiling> {
+        None
+    }
+    /// Starts a tiled frame.
+    fn begin_tiles(&mut self, _layout: &TileLayout) {}
+    /// Adds one tile's outputs.
+    fn add_tile(
+        &mut self,
+        _outputs: &SessionOutputs<'_>,
+        _tile: &TileView<'_>,
+    ) -> Result<(), HeadError> {
+        Ok(())
+    }
+    /// Decides a tiled frame once every tile is in.
+    fn finish_tiles(&mut self, _layout: &TileLayout, _frame: FrameRef<'_>, _out: &mut Inspection) {}
+    /// The anomaly score and map of the last frame (`lineside eval` reads them).
+    fn evidence(&self) -> Option<Evidence<'_>> {
+        None
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum HeadError {
@@ -46,14 +255,6 @@ pub struct FrameGeometry {
     pub input: (usize, usize),
 }
 
-pub enum Head {
-    Classify(ClassifyHead),
-    Anomaly(Box<AnomalyHead>),
-    Ocr(Box<OcrHead>),
-    Detect(Box<DetectHead>),
-    Segment(Box<SegmentHead>),
-}
-
 /// The frame a head may need besides the model outputs (OCR cuts text lines out of it).
 #[derive(Clone, Copy)]
 pub struct FrameRef<'a> {
@@ -61,59 +262,9 @@ pub struct FrameRef<'a> {
     pub layout: &'a FrameLayout,
 }
 
-impl Head {
-    pub fn interpret(
-        &mut self,
-        outputs: &SessionOutputs<'_>,
-        geometry: &FrameGeometry,
-        frame: FrameRef<'_>,
-        out: &mut Inspection,
-    ) -> Result<(), HeadError> {
-        out.clear();
-        match self {
-            Head::Classify(h) => h.interpret(outputs, out),
-            Head::Anomaly(h) => h.interpret(outputs, geometry, out),
-            Head::Ocr(h) => h.interpret(outputs, geometry, (frame.bytes, frame.layout), out),
-            Head::Detect(h) => h.interpret(
-                outputs,
-                geometry,
-                (frame.layout.width, frame.layout.height),
-                out,
-            ),
-            Head::Segment(h) => h.interpret(
-                outputs,
-                geometry,
-                (frame.layout.width, frame.layout.height),
-                out,
-            ),
-        }
-    }
-
-    /// The anomaly head's view of the last frame (`None` for other heads).
-    pub fn anomaly_evidence(&self) -> Option<Evidence<'_>> {
-        match self {
-            Head::Anomaly(h) => Some(h.evidence()),
-            Head::Classify(_) | Head::Ocr(_) | Head::Detect(_) | Head::Segment(_) => None,
-        }
-    }
-
-    /// Capacity an [`Inspection`] needs so that this head never grows it.
-    pub fn inspection(&self) -> Inspection {
-        match self {
-            Head::Classify(h) => Inspection::with_capacity(h.top_k(), 0),
-            Head::Anomaly(h) => Inspection::with_capacity(0, h.max_defects()),
-            Head::Ocr(_) => Inspection::with_capacity(0, 0),
-            Head::Detect(h) => {
-                let mut i = Inspection::with_capacity(0, h.max_detections());
-                i.failures.reserve(h.failures_capacity());
-                i
-            }
-            Head::Segment(h) => {
-                let mut i = Inspection::with_capacity(0, h.max_regions());
-                i.failures.reserve(h.failures_capacity());
-                i
-            }
-        }
+impl FrameRef<'_> {
+    pub fn size(&self) -> (u32, u32) {
+        (self.layout.width, self.layout.height)
     }
 }
 

@@ -9,11 +9,9 @@
 //! the sinks, so defect logs are deterministic. Stopping (Ctrl-C) ends capture; frames
 //! already queued are still inspected and logged before the run returns.
 
-mod histogram;
 mod worker;
 
-pub use histogram::LatencyHistogram;
-pub use worker::{StageTimes, Worker, WorkerError};
+pub use worker::{Worker, WorkerError};
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,33 +20,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 
-use crate::config::ScenarioPlan;
 use crate::frame::{Frame, FrameOrigin, PixelBuf};
-use crate::pool::{Pool, Pooled};
-use crate::sink::{RunSink, SinkError};
+use crate::outcome::{Outcome, OutcomeKind, RunSink, SinkError};
+use crate::pool::Pool;
+use crate::scenario::ScenarioPlan;
 use crate::source::{Next, Source, SourceEvent};
 use crate::verdict::Inspection;
-
-/// What the ordering stage receives for each sequence number.
-pub struct Outcome {
-    pub seq: u64,
-    pub origin: FrameOrigin,
-    pub captured: Instant,
-    pub decided: SystemTime,
-    pub result: OutcomeKind,
-}
-
-pub enum OutcomeKind {
-    Inspected {
-        inspection: Pooled<Inspection>,
-        times: StageTimes,
-        latency: Duration,
-    },
-    /// The frame could not be inspected; the message says why.
-    Failed(String),
-    /// A live source dropped the frame because inference was behind.
-    Dropped,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {

@@ -13,123 +13,17 @@
 mod color;
 mod resample;
 
+mod placement;
+mod spec;
+
 pub use color::convert_row;
+pub use placement::{center_crop, letterbox};
 pub use resample::{Axis, Interpolation};
+pub use spec::{ColorOrder, Fit, Layout, PreprocessError, PreprocessSpec, Rect, Transform};
 
-use serde::{Deserialize, Serialize};
+use placement::full;
 
-use crate::frame::{FrameError, FrameLayout};
-
-/// How the region of interest is fitted to the model's input size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Fit {
-    /// Resize to the input size, ignoring aspect ratio.
-    #[default]
-    Stretch,
-    /// Keep aspect: take the centred region with the input's aspect ratio, scaled by
-    /// `crop_fraction` (ImageNet's "resize 256, crop 224" is 0.875).
-    CenterCrop,
-    /// Keep aspect: fit inside the input and pad (Ultralytics YOLO).
-    Letterbox,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum ColorOrder {
-    #[default]
-    Rgb,
-    Bgr,
-    Gray,
-}
-
-impl ColorOrder {
-    pub fn channels(self) -> usize {
-        if self == ColorOrder::Gray {
-            1
-        } else {
-            3
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Layout {
-    #[default]
-    Nchw,
-    Nhwc,
-}
-
-/// A rectangle in frame pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Rect {
-    pub x: u32,
-    pub y: u32,
-    pub width: u32,
-    pub height: u32,
-}
-
-/// Everything preprocessing needs, resolved from the scenario and the model.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PreprocessSpec {
-    pub roi: Option<Rect>,
-    pub fit: Fit,
-    pub crop_fraction: f32,
-    pub pad_value: u8,
-    pub interpolation: Interpolation,
-    pub color: ColorOrder,
-    /// Multiplies 8-bit values before `mean`/`std` (1/255 for [0,1] input).
-    pub scale: f32,
-    pub mean: [f32; 3],
-    pub std: [f32; 3],
-    pub layout: Layout,
-    pub width: usize,
-    pub height: usize,
-}
-
-impl PreprocessSpec {
-    pub fn tensor_shape(&self) -> [usize; 4] {
-        let c = self.color.channels();
-        match self.layout {
-            Layout::Nchw => [1, c, self.height, self.width],
-            Layout::Nhwc => [1, self.height, self.width, c],
-        }
-    }
-}
-
-/// Maps model-input coordinates back to frame coordinates.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Transform {
-    /// Frame position of the resampled region's top-left corner.
-    pub origin: (f32, f32),
-    /// Frame pixels per model pixel.
-    pub scale: (f32, f32),
-    /// Model-input position where the resampled region starts (letterbox padding).
-    pub pad: (f32, f32),
-}
-
-impl Transform {
-    pub fn to_frame(&self, x: f32, y: f32) -> (f32, f32) {
-        (
-            self.origin.0 + (x - self.pad.0) * self.scale.0,
-            self.origin.1 + (y - self.pad.1) * self.scale.1,
-        )
-    }
-}
-
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum PreprocessError {
-    #[error("bad frame: {0}")]
-    Frame(#[from] FrameError),
-    #[error(
-        "roi {roi:?} lies outside the {width}x{height} frame; \
-         fix [preprocess].roi so x+width <= {width} and y+height <= {height}"
-    )]
-    RoiOutside { roi: Rect, width: u32, height: u32 },
-    #[error("output buffer holds {have} floats, the model input needs {need}")]
-    OutputSize { have: usize, need: usize },
-}
+use crate::frame::FrameLayout;
 
 /// Geometry derived from one frame size; rebuilt only when the frame size changes.
 struct Plan {
@@ -489,51 +383,6 @@ fn horizontal_grey(x: &Axis, row: &[u8], x_lo: usize, round: bool, out: &mut [f3
         let src = &row[start - x_lo..start - x_lo + w.len()];
         let acc: f32 = src.iter().zip(w).map(|(&p, &wk)| wk * f32::from(p)).sum();
         *o = finish_tap(acc, round);
-    }
-}
-
-fn full(w: u32, h: u32) -> Rect {
-    Rect {
-        x: 0,
-        y: 0,
-        width: w,
-        height: h,
-    }
-}
-
-/// The centred sub-rectangle of `r` with the aspect ratio `mw:mh`, scaled by `fraction`.
-pub fn center_crop(r: Rect, mw: u32, mh: u32, fraction: f32) -> Rect {
-    let aspect = mw as f64 / mh as f64;
-    let (rw, rh) = (r.width as f64, r.height as f64);
-    let (mut cw, mut ch) = if rw / rh > aspect {
-        (rh * aspect, rh)
-    } else {
-        (rw, rw / aspect)
-    };
-    cw *= f64::from(fraction);
-    ch *= f64::from(fraction);
-    let cw = (cw.round() as u32).clamp(1, r.width);
-    let ch = (ch.round() as u32).clamp(1, r.height);
-    Rect {
-        x: r.x + ((r.width - cw) as f64 / 2.0).round() as u32,
-        y: r.y + ((r.height - ch) as f64 / 2.0).round() as u32,
-        width: cw,
-        height: ch,
-    }
-}
-
-/// Where Ultralytics' letterbox puts a `r`-sized region inside an `mw`x`mh` input.
-pub fn letterbox(r: Rect, mw: u32, mh: u32) -> Rect {
-    let gain = (mw as f64 / r.width as f64).min(mh as f64 / r.height as f64);
-    let nw = ((r.width as f64 * gain).round() as u32).clamp(1, mw);
-    let nh = ((r.height as f64 * gain).round() as u32).clamp(1, mh);
-    let dw = (mw - nw) as f64 / 2.0;
-    let dh = (mh - nh) as f64 / 2.0;
-    Rect {
-        x: (dw - 0.1).round().max(0.0) as u32,
-        y: (dh - 0.1).round().max(0.0) as u32,
-        width: nw,
-        height: nh,
     }
 }
 

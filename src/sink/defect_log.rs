@@ -9,7 +9,10 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use super::{Record, SinkError};
+use std::sync::Arc;
+
+use super::{Record, RecordContext, RunSink, SinkError, SinkKind};
+use crate::outcome::Outcome;
 
 const SYNC_EVERY: u64 = 256;
 
@@ -108,6 +111,37 @@ fn repair_torn_tail(path: &Path) -> std::io::Result<()> {
             return f.set_len(0);
         }
         end = start;
+    }
+}
+
+/// The `defect_log` sink: one JSON line per decided part, `defects.jsonl` in the
+/// output folder. Its failure stops the run (a decided result must not be lost).
+pub const KIND: SinkKind = SinkKind {
+    name: "defect_log",
+    open: |ctx| {
+        let log = DefectLog::open(&ctx.output_dir.join("defects.jsonl"))?;
+        Ok(Box::new(DefectLogSink {
+            log,
+            ctx: Arc::clone(&ctx.record),
+        }))
+    },
+};
+
+struct DefectLogSink {
+    log: DefectLog,
+    ctx: Arc<RecordContext>,
+}
+
+impl RunSink for DefectLogSink {
+    fn deliver(&mut self, outcome: &Outcome) -> Result<(), SinkError> {
+        match Record::from_outcome(&self.ctx, outcome) {
+            Some(record) => self.log.append(&record),
+            None => Ok(()),
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        self.log.sync()
     }
 }
 

@@ -1,4 +1,5 @@
-//! Consumers of the ordered verdict stream: the defect log, the run summary, progress.
+//! Consumers of the ordered verdict stream. Each sink kind is one file and one line in
+//! [`KINDS`]; `[output] sinks` names the ones a scenario uses.
 
 mod defect_log;
 mod record;
@@ -8,50 +9,42 @@ pub use defect_log::DefectLog;
 pub use record::{rfc3339, Record, RecordContext};
 pub use summary::{RunStats, Summary};
 
-use crate::pipeline::Outcome;
+pub use crate::outcome::{RunSink, SinkError};
 
-#[derive(Debug, thiserror::Error)]
-pub enum SinkError {
-    #[error("defect log {path}: {source}")]
-    Log {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot encode a record: {0}")]
-    Encode(#[from] serde_json::Error),
+use std::path::Path;
+use std::sync::Arc;
+
+/// The sink kinds lineside knows: one line per kind.
+pub const KINDS: &[SinkKind] = &[defect_log::KIND, summary::KIND];
+
+/// The sinks of a scenario that names none.
+pub const DEFAULT: &[&str] = &["defect_log", "summary"];
+
+/// The kind named `name` in `[output] sinks`.
+pub fn kind(name: &str) -> Option<&'static SinkKind> {
+    KINDS.iter().find(|k| k.name == name)
 }
 
-/// Receives every outcome of a run in sequence order.
-pub trait RunSink: Send {
-    fn deliver(&mut self, outcome: &Outcome) -> Result<(), SinkError>;
-    /// Called once after the last outcome: flush and sync.
-    fn finish(&mut self) -> Result<(), SinkError>;
+/// What the registry knows of one sink kind.
+pub struct SinkKind {
+    pub name: &'static str,
+    pub open: fn(&SinkContext<'_>) -> Result<Box<dyn RunSink>, SinkError>,
 }
 
-/// The standard sink of `lineside run`: defect log + statistics + an optional progress bar.
-pub struct ScenarioSink {
-    pub log: DefectLog,
-    pub stats: RunStats,
-    pub ctx: RecordContext,
-    pub progress: Option<indicatif::ProgressBar>,
+/// What a sink is opened with, for one run of one scenario.
+pub struct SinkContext<'a> {
+    pub scenario: &'a str,
+    pub output_dir: &'a Path,
+    pub workers: usize,
+    /// Shared by every record of the run.
+    pub record: Arc<RecordContext>,
 }
 
-impl RunSink for ScenarioSink {
-    fn deliver(&mut self, outcome: &Outcome) -> Result<(), SinkError> {
-        self.stats.add(outcome);
-        if let Some(record) = Record::from_outcome(&self.ctx, outcome) {
-            self.log.append(&record)?;
-        }
-        if let Some(p) = &self.progress {
-            p.inc(1);
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self) -> Result<(), SinkError> {
-        if let Some(p) = &self.progress {
-            p.finish_and_clear();
-        }
-        self.log.sync()
-    }
+/// Opens the named sinks, in order.
+pub fn open_all(names: &[&str], ctx: &SinkContext<'_>) -> Result<Vec<Box<dyn RunSink>>, SinkError> {
+    names
+        .iter()
+        .filter_map(|n| kind(n))
+        .map(|k| (k.open)(ctx))
+        .collect()
 }

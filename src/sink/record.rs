@@ -7,8 +7,9 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::frame::FrameOrigin;
-use crate::pipeline::{Outcome, OutcomeKind};
-use crate::verdict::{Failure, Verdict};
+use crate::heads::{label, HeadPlan};
+use crate::outcome::{Outcome, OutcomeKind};
+use crate::verdict::Verdict;
 
 /// What every record of one scenario run shares.
 pub struct RecordContext {
@@ -18,32 +19,13 @@ pub struct RecordContext {
     pub labels: Arc<[String]>,
     pub model_id: String,
     pub model_sha256: String,
-    /// `[[rules.text]]` by index: name and what it checks.
-    pub text_rules: Vec<(String, String)>,
-    /// Detect head count rules by index: name and what they require.
-    pub count_rules: Vec<(String, String)>,
+    /// The head, which puts its failed rules into words.
+    pub head: Box<dyn HeadPlan>,
 }
 
 impl RecordContext {
-    fn text_rule(&self, i: u16) -> (&'static str, String) {
-        match self.text_rules.get(usize::from(i)) {
-            Some((name, what)) => ("text", format!("`{name}`: {what}")),
-            None => ("text", format!("text[{i}]")),
-        }
-    }
-
-    fn count_rule(&self, i: u16) -> String {
-        match self.count_rules.get(usize::from(i)) {
-            Some((name, what)) => format!("`{name}`: {what}"),
-            None => format!("count[{i}]"),
-        }
-    }
-
     fn label(&self, i: usize) -> String {
-        self.labels
-            .get(i)
-            .cloned()
-            .unwrap_or_else(|| format!("class_{i}"))
+        label(&self.labels, i)
     }
 }
 
@@ -185,7 +167,17 @@ impl<'a> Record<'a> {
             } => {
                 r.verdict = ins.verdict;
                 r.score = ins.score;
-                r.failed = ins.failures.iter().map(|f| describe(ctx, f)).collect();
+                r.failed = ins
+                    .failures
+                    .iter()
+                    .map(|f| {
+                        let t = ctx.head.describe(f, &ctx.labels);
+                        FailedRule {
+                            rule: t.rule,
+                            detail: t.detail,
+                        }
+                    })
+                    .collect();
                 r.classes = ins
                     .classes
                     .iter()
@@ -228,52 +220,6 @@ impl<'a> Record<'a> {
             }
         }
         Some(r)
-    }
-}
-
-fn describe(ctx: &RecordContext, f: &Failure) -> FailedRule {
-    match *f {
-        Failure::ClassNotAllowed { class } => FailedRule {
-            rule: "ok_classes",
-            detail: format!("top class `{}` is not in ok_classes", ctx.label(class)),
-        },
-        Failure::NgClass { class } => FailedRule {
-            rule: "ng_classes",
-            detail: format!("top class `{}` is in ng_classes", ctx.label(class)),
-        },
-        Failure::LowScore { score, min } => FailedRule {
-            rule: "min_score",
-            detail: format!("top score {score:.4} is below min_score {min}"),
-        },
-        Failure::AnomalyScore { score, threshold } => FailedRule {
-            rule: "score_threshold",
-            detail: format!("anomaly score {score:.4} reached the threshold {threshold}"),
-        },
-        Failure::TextMissing { rule } => {
-            let (r, what) = ctx.text_rule(rule);
-            FailedRule {
-                rule: r,
-                detail: format!("{what}: not read on the part"),
-            }
-        }
-        Failure::DateMissing { rule } => {
-            let (r, what) = ctx.text_rule(rule);
-            FailedRule {
-                rule: r,
-                detail: format!("{what}: no date in that format was read"),
-            }
-        }
-        Failure::DateOutOfRange { rule, days } => {
-            let (r, what) = ctx.text_rule(rule);
-            FailedRule {
-                rule: r,
-                detail: format!("{what}: the date read is {days} days from today"),
-            }
-        }
-        Failure::CountOutOfRange { rule, count } => FailedRule {
-            rule: "count",
-            detail: format!("{}: found {count}", ctx.count_rule(rule)),
-        },
     }
 }
 

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::pipeline::{LatencyHistogram, Outcome, OutcomeKind};
+use super::{RunSink, SinkError, SinkKind};
+use crate::outcome::{LatencyHistogram, Outcome, OutcomeKind};
 use crate::verdict::Verdict;
 
 pub struct RunStats {
@@ -162,5 +163,46 @@ impl Summary {
             ));
         }
         s
+    }
+}
+
+/// The `summary` sink: `summary.json` beside the defect log, written when the run ends.
+pub const KIND: SinkKind = SinkKind {
+    name: "summary",
+    open: |ctx| {
+        Ok(Box::new(SummarySink {
+            stats: RunStats::default(),
+            scenario: ctx.scenario.to_string(),
+            path: ctx.output_dir.join("summary.json"),
+            defect_log: ctx.output_dir.join("defects.jsonl"),
+            workers: ctx.workers,
+        }))
+    },
+};
+
+struct SummarySink {
+    stats: RunStats,
+    scenario: String,
+    path: std::path::PathBuf,
+    defect_log: std::path::PathBuf,
+    workers: usize,
+}
+
+impl RunSink for SummarySink {
+    fn deliver(&mut self, outcome: &Outcome) -> Result<(), SinkError> {
+        self.stats.add(outcome);
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        let summary = self
+            .stats
+            .summary(&self.scenario, &self.defect_log, self.workers);
+        summary
+            .write_json(&self.path)
+            .map_err(|source| SinkError::Write {
+                path: self.path.clone(),
+                source,
+            })
     }
 }

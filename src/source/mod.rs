@@ -4,6 +4,7 @@
 
 mod images;
 mod raw;
+mod spec;
 mod synthetic;
 pub mod v4l2;
 
@@ -13,9 +14,10 @@ pub use synthetic::{encode, Synthetic};
 
 use std::path::PathBuf;
 
-use crate::config::schema::SourceKind;
-use crate::config::SourcePlan;
 use crate::frame::{BufferPool, Frame, FrameError, FrameOrigin};
+pub use spec::{
+    check_source, source_plan, ControlsSection, Pattern, SourceKind, SourcePlan, SourceSection,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {

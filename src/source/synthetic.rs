@@ -2,8 +2,8 @@
 
 use std::time::Instant;
 
+use super::spec::Pattern;
 use super::{Next, Source};
-use crate::config::schema::Pattern;
 use crate::frame::{BufferPool, Frame, FrameLayout, FrameMeta, FrameOrigin, PixelFormat};
 
 pub struct Synthetic {

@@ -146,7 +146,10 @@ pub fn validate_file(file: &Path) -> (Option<i32>, String) {
 
 /// Runs `plan` through the runner behind `lineside run` with its output in `out_dir`, and
 /// returns the defect log's records in order.
-pub fn run_to_log(plan: &lineside::config::ScenarioPlan, out_dir: &Path) -> Vec<serde_json::Value> {
+pub fn run_to_log(
+    plan: &lineside::scenario::ScenarioPlan,
+    out_dir: &Path,
+) -> Vec<serde_json::Value> {
     let mut plan = plan.clone();
     plan.output_dir = out_dir.to_path_buf();
     let opts = lineside::runner::RunOptions {

@@ -10,14 +10,17 @@
 //!   area.
 
 pub mod instances;
+mod plan;
 pub mod semantic;
+
+pub use plan::{ActivationSetting, KIND};
 
 use std::sync::Arc;
 
 use ort::session::SessionOutputs;
 
 use super::count_rules::{apply_count_rules, CountRule};
-use super::{FrameGeometry, HeadError};
+use super::{FrameGeometry, FrameRef, Head, HeadError, TileLayout, TileView, Tiling};
 use crate::patchcore::TileSpec;
 use crate::verdict::Inspection;
 
@@ -137,5 +140,46 @@ impl SegmentHead {
         }
         self.decide(out);
         Ok(())
+    }
+}
+
+impl Head for SegmentHead {
+    fn inspection(&self) -> Inspection {
+        let mut i = Inspection::with_capacity(0, self.max_regions());
+        i.failures.reserve(self.failures_capacity());
+        i
+    }
+
+    fn interpret(
+        &mut self,
+        outputs: &SessionOutputs<'_>,
+        geometry: &FrameGeometry,
+        frame: FrameRef<'_>,
+        out: &mut Inspection,
+    ) -> Result<(), HeadError> {
+        SegmentHead::interpret(self, outputs, geometry, frame.size(), out)
+    }
+
+    fn tiling(&self) -> Option<Tiling> {
+        self.tile_spec().map(|spec| Tiling {
+            spec,
+            stretch: true,
+        })
+    }
+
+    fn begin_tiles(&mut self, layout: &TileLayout) {
+        SegmentHead::begin_tiles(self, layout.map_size.0, layout.map_size.1);
+    }
+
+    fn add_tile(
+        &mut self,
+        outputs: &SessionOutputs<'_>,
+        tile: &TileView<'_>,
+    ) -> Result<(), HeadError> {
+        SegmentHead::add_tile(self, outputs, tile.map_xy.0, tile.map_xy.1)
+    }
+
+    fn finish_tiles(&mut self, layout: &TileLayout, frame: FrameRef<'_>, out: &mut Inspection) {
+        SegmentHead::finish_tiles(self, &layout.geometry, frame.size(), out);
     }
 }

@@ -37,7 +37,7 @@ pub fn record_scenario(
     out: &Path,
     stop: &AtomicBool,
 ) -> Result<RecordSummary, RecordError> {
-    let plan = crate::config::check_source(scenario)
+    let plan = crate::source::check_source(scenario)
         .map_err(|d| RecordError::Scenario(crate::config::Diagnostics(d)))?;
     let Some(cfg) = plan.v4l2 else {
         return Err(RecordError::NotCamera {

@@ -634,7 +634,7 @@ fn scenario_v4l2_section_is_checked_with_lines() {
         &format!("kind = \"v4l2\"\ndevice = \"{DEV}\"\nformat = \"MJPEG\"\nwidth = 1280\nheight = 720\nfps = 30\nbuffers = 6\ntimeout_ms = 500\n\n[source.controls]\nexposure = 120\ngain = 4\nwhite_balance = 5000\nfocus = 30\n"),
         NO_MODEL,
     );
-    let plan = crate::config::check_source(&p).expect("valid camera section");
+    let plan = crate::source::check_source(&p).expect("valid camera section");
     assert!(plan.live, "cameras default to live");
     assert_eq!(plan.fps, 0.0, "a camera paces itself");
     let c = plan.v4l2.expect("camera settings");
@@ -660,14 +660,14 @@ fn scenario_v4l2_section_is_checked_with_lines() {
         "kind = \"v4l2\"\n\n[source.controls]\niso = 100\n",
         NO_MODEL,
     );
-    let errs = crate::config::check_source(&p).expect_err("iso is not a control");
+    let errs = crate::source::check_source(&p).expect_err("iso is not a control");
     let text = crate::config::Diagnostics(errs).to_string();
     assert!(text.contains("iso") && text.contains("exposure"), "{text}");
     assert!(text.contains("camera.toml:8"), "{text}");
 
     let p = write_scenario(dir.path(), "kind = \"v4l2\"\nformat = \"H264\"\n", NO_MODEL);
     let text =
-        crate::config::Diagnostics(crate::config::check_source(&p).expect_err("H264")).to_string();
+        crate::config::Diagnostics(crate::source::check_source(&p).expect_err("H264")).to_string();
     assert!(
         text.contains("camera.toml:6") && text.contains("MJPEG"),
         "{text}"
@@ -678,7 +678,7 @@ fn scenario_v4l2_section_is_checked_with_lines() {
         "kind = \"v4l2\"\nwidth = 15\nformat = \"YUYV\"\n",
         NO_MODEL,
     );
-    let text = crate::config::Diagnostics(crate::config::check_source(&p).expect_err("errors"))
+    let text = crate::config::Diagnostics(crate::source::check_source(&p).expect_err("errors"))
         .to_string();
     assert!(text.contains("`source.device`: missing"), "{text}");
     assert!(
@@ -691,7 +691,7 @@ fn scenario_v4l2_section_is_checked_with_lines() {
         "kind = \"synthetic\"\ndevice = \"/dev/video0\"\nformat = \"MJPEG\"\n",
         NO_MODEL,
     );
-    let text = crate::config::Diagnostics(crate::config::check_source(&p).expect_err("errors"))
+    let text = crate::config::Diagnostics(crate::source::check_source(&p).expect_err("errors"))
         .to_string();
     assert!(
         text.contains("`source.device`: applies to kind = \"v4l2\" only"),
@@ -774,8 +774,8 @@ fn pipeline_survives_an_unplug_and_its_defect_log_accounts_for_every_sequence_nu
             out.display()
         ),
     );
-    let plan =
-        crate::config::check(&scn).unwrap_or_else(|d| panic!("{}", crate::config::Diagnostics(d)));
+    let plan = crate::scenario::check(&scn)
+        .unwrap_or_else(|d| panic!("{}", crate::config::Diagnostics(d)));
     let stop = Arc::new(AtomicBool::new(false));
     let (results, rep) = run_emulated(e, WATCHDOG, |_| {
         let opts = crate::runner::RunOptions {

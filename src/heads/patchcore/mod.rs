@@ -10,6 +10,10 @@ use std::sync::Arc;
 
 use ort::session::SessionOutputs;
 
+mod plan;
+
+pub use plan::{check_backbone, PatchCoreHeadKeys, KIND};
+
 use super::{f32_output, HeadError};
 use crate::patchcore::{Artifact, FeatureLayout, MapBuilder, NnScratch, PatchAssembler};
 

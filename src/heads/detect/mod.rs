@@ -9,7 +9,14 @@
 
 use ort::session::SessionOutputs;
 
-use super::{f32_output, FrameGeometry, HeadError};
+mod plan;
+
+pub(crate) use plan::{detect_preprocess_defaults, nms_settings, NmsSettings};
+pub use plan::{yolo_seg_outputs, DetectLayoutSetting, KIND};
+
+use super::{
+    f32_output, FrameGeometry, FrameRef, Head, HeadError, TileCut, TileLayout, TileView, Tiling,
+};
 use crate::heads::count_rules::{apply_count_rules, CountRule};
 use crate::patchcore::TileSpec;
 use crate::preprocess::Transform;
@@ -82,24 +89,6 @@ pub struct Candidate {
     /// where a segment head finds the box's mask coefficients.
     pub tile: usize,
     pub anchor: usize,
-}
-
-/// Tile edges inside the inspected region, in frame pixels (left x, top y, right x,
-/// bottom y). An object cut by such an edge is seen whole by the neighbouring tile when
-/// the overlap is larger than the object, so boxes touching a cut edge are dropped.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct TileCut {
-    pub edges: [Option<f32>; 4],
-}
-
-impl TileCut {
-    fn cuts(&self, b: &[f32; 4], margin: (f32, f32)) -> bool {
-        let [l, t, r, bo] = self.edges;
-        l.is_some_and(|e| b[0] <= e + margin.0)
-            || t.is_some_and(|e| b[1] <= e + margin.1)
-            || r.is_some_and(|e| b[2] >= e - margin.0)
-            || bo.is_some_and(|e| b[3] >= e - margin.1)
-    }
 }
 
 pub struct DetectHead {
@@ -389,6 +378,49 @@ pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
         inter / union
     } else {
         0.0
+    }
+}
+
+impl Head for DetectHead {
+    fn inspection(&self) -> Inspection {
+        let mut i = Inspection::with_capacity(0, self.max_detections());
+        i.failures.reserve(self.failures_capacity());
+        i
+    }
+
+    fn interpret(
+        &mut self,
+        outputs: &SessionOutputs<'_>,
+        geometry: &FrameGeometry,
+        frame: FrameRef<'_>,
+        out: &mut Inspection,
+    ) -> Result<(), HeadError> {
+        DetectHead::interpret(self, outputs, geometry, frame.size(), out)
+    }
+
+    fn tiling(&self) -> Option<Tiling> {
+        self.tile_spec().map(|spec| Tiling {
+            spec,
+            stretch: false,
+        })
+    }
+
+    fn begin_tiles(&mut self, layout: &TileLayout) {
+        DetectHead::begin_tiles(self);
+        // Room for every tile's candidates; grows only when the tiling does.
+        self.reserve_tiles(layout.count);
+    }
+
+    fn add_tile(
+        &mut self,
+        outputs: &SessionOutputs<'_>,
+        tile: &TileView<'_>,
+    ) -> Result<(), HeadError> {
+        DetectHead::add_tile(self, outputs, tile.transform, tile.index, tile.cut)
+    }
+
+    fn finish_tiles(&mut self, _layout: &TileLayout, frame: FrameRef<'_>, out: &mut Inspection) {
+        self.finish(frame.size(), out);
     }
 }
 

@@ -1,45 +1,59 @@
-//! Plans for the detection-family heads (ocr), kept apart from `plan.rs` so each head's
-//! checks read in one place.
+//! `[head] kind = "ocr"`: `[model]` is the PP-OCR text detector, `recognizer` the
+//! recognition model; `[[rules.text]]` are the texts a good part carries.
 
 use std::sync::Arc;
 
-use super::diagnostic::Diagnostic;
-use super::file::ScenarioFile;
-use super::schema::HeadKind;
-use crate::engine::{ModelInfo, TensorInfo};
-use crate::heads::text_rules::{DateFormat, TextCheck, TextRule};
-use crate::heads::OcrConfig;
-use crate::preprocess::{ColorOrder, Interpolation, PreprocessSpec};
+use serde::Deserialize;
+use serde_aux::serde_introspection::serde_introspect;
 
-/// `[head]` keys that belong to one head kind only.
-pub(crate) fn check_head_keys(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) {
-    let h = &f.head;
-    if f.head.kind != HeadKind::Ocr {
-        for (key, set) in [
-            ("rules.text", f.rules.text.is_some()),
-            ("rules.today", f.rules.today.is_some()),
-        ] {
-            if set {
-                errs.push(f.diag(key, "applies to head kind \"ocr\" only"));
-            }
-        }
-        for (key, set) in [
-            ("head.recognizer", h.recognizer.is_some()),
-            ("head.det_threshold", h.det_threshold.is_some()),
-            ("head.box_threshold", h.box_threshold.is_some()),
-            ("head.unclip_ratio", h.unclip_ratio.is_some()),
-            ("head.text_score", h.text_score.is_some()),
-        ] {
-            if set {
-                errs.push(f.diag(key, "applies to head kind \"ocr\" only"));
-            }
-        }
-    }
+use super::{OcrConfig, OcrHead};
+use crate::config::{Diagnostic, ScenarioFile};
+use crate::engine::{shape_str, EngineError, ModelInfo};
+use crate::heads::text_rules::{DateFormat, TextCheck, TextRule};
+use crate::heads::{
+    describe_other, plan_boilerplate, Evidence, FailureText, FrameGeometry, FrameRef, Head,
+    HeadError, HeadKind, HeadPlan, PlanInput,
+};
+use crate::preprocess::{ColorOrder, Interpolation, PreprocessSpec};
+use crate::verdict::{Failure, Inspection};
+
+pub const KIND: HeadKind = HeadKind {
+    name: "ocr",
+    head_keys: || serde_introspect::<HeadKeys>(),
+    rules_keys: || serde_introspect::<RulesKeys>(),
+    instead: &[],
+    preprocess_defaults: |f, _, spec| ocr_preprocess_defaults(f, spec),
+    plan: |input| plan(input).map(|c| Box::new(c) as Box<dyn HeadPlan>),
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeadKeys {
+    /// The text recognition model (PP-OCR rec, CTC), relative to this file.
+    recognizer: Option<std::path::PathBuf>,
+    /// Probability above which a detector map pixel is text (default 0.3).
+    det_threshold: Option<f32>,
+    /// Mean probability a text box needs (default 0.5).
+    box_threshold: Option<f32>,
+    /// How far text boxes grow, area x ratio / perimeter (default 1.6).
+    unclip_ratio: Option<f32>,
+    /// Lines read with a lower confidence are dropped (default 0.5).
+    text_score: Option<f32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesKeys {
+    /// `[[rules.text]]`, each a text that must have been read.
+    text: Option<Vec<TextRuleSection>>,
+    /// The date date-code rules count from, "YYYY-MM-DD" (replays of old batches, tests);
+    /// default: the UTC date when the frame is inspected.
+    today: Option<String>,
 }
 
 /// PP-OCR's input convention (BGR, (x/255 - 0.5) / 0.5, OpenCV resize), used where the
 /// scenario does not say otherwise.
-pub(crate) fn ocr_preprocess_defaults(f: &ScenarioFile, spec: &mut PreprocessSpec) {
+fn ocr_preprocess_defaults(f: &ScenarioFile, spec: &mut PreprocessSpec) {
     let p = &f.preprocess;
     if p.color.is_none() {
         spec.color = ColorOrder::Bgr;
@@ -56,7 +70,7 @@ pub(crate) fn ocr_preprocess_defaults(f: &ScenarioFile, spec: &mut PreprocessSpe
 }
 
 /// A DB detector downsamples by 32: its input sides must be multiples of 32.
-pub(crate) fn check_ocr_size(f: &ScenarioFile, spec: &PreprocessSpec, errs: &mut Vec<Diagnostic>) {
+fn check_ocr_size(f: &ScenarioFile, spec: &PreprocessSpec, errs: &mut Vec<Diagnostic>) {
     if !spec.width.is_multiple_of(32) || !spec.height.is_multiple_of(32) {
         errs.push(f.diag(
                 "preprocess.size",
@@ -71,11 +85,14 @@ pub(crate) fn check_ocr_size(f: &ScenarioFile, spec: &PreprocessSpec, errs: &mut
     }
 }
 
-pub(crate) fn ocr_plan(
-    f: &ScenarioFile,
-    det: &ModelInfo,
-    errs: &mut Vec<Diagnostic>,
-) -> Option<OcrConfig> {
+fn plan(input: &mut PlanInput<'_>) -> Option<OcrConfig> {
+    let (h, r) = (input.head::<HeadKeys>(), input.rules::<RulesKeys>());
+    let (h, r) = (h?, r?);
+    if let Some(spec) = input.preprocess {
+        check_ocr_size(input.file, spec, input.errs);
+    }
+    let (f, det) = (input.file, input.model);
+    let errs = &mut *input.errs;
     let start = errs.len();
     // The detector: one probability map [1, 1, H, W] (DB). A YOLO export or a classifier
     // is caught here rather than on the first frame.
@@ -96,13 +113,13 @@ pub(crate) fn ocr_plan(
                 "model.path",
                 format!(
                     "the ocr head needs a text detector ([model].path, PP-OCR DB) with one output, a probability map [1, 1, height, width]; this model has {}{hint}",
-                    outputs_str(det)
+                    det.outputs_str()
                 ),
             ));
             None
         }
     };
-    let recognizer = match &f.head.recognizer {
+    let recognizer = match &h.recognizer {
         None => {
             errs.push(f.diag(
                 "head.recognizer",
@@ -122,7 +139,6 @@ pub(crate) fn ocr_plan(
     if let Some(rec) = &recognizer {
         characters = recognizer_characters(f, rec, errs);
     }
-    let h = &f.head;
     for (key, v) in [
         ("head.det_threshold", h.det_threshold),
         ("head.box_threshold", h.box_threshold),
@@ -138,8 +154,8 @@ pub(crate) fn ocr_plan(
             "must be a number >= 0 (PP-OCR uses 1.5 to 2.0)",
         ));
     }
-    let text_rules = text_rules(f, errs);
-    let today = f.rules.today.as_ref().and_then(|t| {
+    let text_rules = text_rules(f, &r.text, errs);
+    let today = r.today.as_ref().and_then(|t| {
         let parsed = DateFormat::parse("%Y-%m-%d")
             .ok()
             .and_then(|d| d.find_all(t.trim()).first().copied())
@@ -178,9 +194,13 @@ pub(crate) fn ocr_plan(
     })
 }
 
-fn text_rules(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> Vec<TextRule> {
+fn text_rules(
+    f: &ScenarioFile,
+    rules: &Option<Vec<TextRuleSection>>,
+    errs: &mut Vec<Diagnostic>,
+) -> Vec<TextRule> {
     let mut out = Vec::new();
-    for (i, r) in f.rules.text.iter().flatten().enumerate() {
+    for (i, r) in rules.iter().flatten().enumerate() {
         let key = |k: &str| format!("rules.text[{i}].{k}");
         let given = [
             r.literal.is_some(),
@@ -254,33 +274,6 @@ fn text_rules(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> Vec<TextRule> {
         errs.push(f.diag("rules.text", "too many text rules"));
     }
     out
-}
-
-impl super::ScenarioPlan {
-    /// What each text rule checks, by index, for the defect log.
-    pub fn text_rule_descriptions(&self) -> Vec<(String, String)> {
-        let super::HeadPlan::Ocr(c) = &self.head else {
-            return Vec::new();
-        };
-        c.text_rules
-            .iter()
-            .map(|r| {
-                let what = match &r.check {
-                    TextCheck::Literal(l) => format!("text containing {l:?}"),
-                    TextCheck::Pattern(p) => format!("text matching /{}/", p.as_str()),
-                    TextCheck::Date {
-                        format,
-                        min_days,
-                        max_days,
-                    } => format!(
-                        "a date \"{}\" {min_days}..={max_days} days from today",
-                        format.source
-                    ),
-                };
-                (r.name.clone(), what)
-            })
-            .collect()
-    }
 }
 
 /// The CTC classes of a PP-OCR recogniser: blank, the `character` metadata lines, space.
@@ -363,67 +356,94 @@ fn python_splitlines(s: &str) -> Vec<String> {
     out
 }
 
-/// "`name` dtype [shape], ..." for every output of the model, for error messages.
-pub(crate) fn outputs_str(model: &ModelInfo) -> String {
-    model
-        .outputs
-        .iter()
-        .map(|o| format!("`{}` {} {}", o.name, o.dtype, shape_str(&o.shape)))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// One `[[rules.text]]`: give exactly one of `literal`, `pattern`, `date_format`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextRuleSection {
+    /// Names the rule in the defect log (default `text[i]`).
+    pub name: Option<String>,
+    /// Some line contains this text.
+    pub literal: Option<String>,
+    /// Some line matches this regular expression (Rust `regex` syntax, searched).
+    pub pattern: Option<String>,
+    /// Some line holds a date in this strftime format (%Y %y %m %d %j %b) ...
+    pub date_format: Option<String>,
+    /// ... at least this many days after today (default 0; negative: before) ...
+    pub min_days: Option<i64>,
+    /// ... and at most this many (default: `min_days`).
+    pub max_days: Option<i64>,
+    /// Compare with spaces removed (default true: PP-OCR drops most spaces).
+    pub ignore_spaces: Option<bool>,
 }
 
-/// Where the class names came from, for a list-length error: the key to point at and
-/// how to say it.
-pub(crate) fn names_source(f: &ScenarioFile) -> (&'static str, &'static str) {
-    if f.model.labels.is_some() {
-        ("model.labels", "the labels file lists")
-    } else {
-        ("model.path", "the model's `names` metadata lists")
+impl OcrConfig {
+    /// What text rule `i` checks, for the defect log.
+    fn rule_text(&self, i: u16) -> String {
+        let Some(r) = self.text_rules.get(usize::from(i)) else {
+            return format!("text[{i}]");
+        };
+        let what = match &r.check {
+            TextCheck::Literal(l) => format!("text containing {l:?}"),
+            TextCheck::Pattern(p) => format!("text matching /{}/", p.as_str()),
+            TextCheck::Date {
+                format,
+                min_days,
+                max_days,
+            } => format!(
+                "a date \"{}\" {min_days}..={max_days} days from today",
+                format.source
+            ),
+        };
+        format!("`{}`: {what}", r.name)
     }
 }
 
-pub(crate) fn shape_str(s: &[i64]) -> String {
-    let dims: Vec<String> = s
-        .iter()
-        .map(|d| {
-            if *d < 0 {
-                "?".to_string()
-            } else {
-                d.to_string()
+impl HeadPlan for OcrConfig {
+    fn kind(&self) -> &'static str {
+        KIND.name
+    }
+
+    fn build(&self, intra_threads: usize) -> Result<Box<dyn Head>, EngineError> {
+        Ok(Box::new(OcrHead::new(OcrConfig {
+            intra_threads,
+            ..self.clone()
+        })?))
+    }
+
+    fn describe(&self, failure: &Failure, _labels: &[String]) -> FailureText {
+        let (rule, found) = match *failure {
+            Failure::TextMissing { rule } => (rule, "not read on the part".to_string()),
+            Failure::DateMissing { rule } => (rule, "no date in that format was read".to_string()),
+            Failure::DateOutOfRange { rule, days } => {
+                (rule, format!("the date read is {days} days from today"))
             }
-        })
-        .collect();
-    format!("[{}]", dims.join(", "))
+            other => return describe_other(&other),
+        };
+        FailureText {
+            rule: "text",
+            detail: format!("{}: {found}", self.rule_text(rule)),
+        }
+    }
+
+    plan_boilerplate!();
 }
 
-/// The output `[head] output` names, else the model's first; a missing name or a model
-/// without outputs is reported.
-pub(crate) fn head_output<'m>(
-    f: &ScenarioFile,
-    model: &'m ModelInfo,
-    errs: &mut Vec<Diagnostic>,
-) -> Option<&'m TensorInfo> {
-    match &f.head.output {
-        Some(name) => {
-            let out = model.output(name);
-            if out.is_none() {
-                errs.push(f.diag(
-                    "head.output",
-                    format!(
-                        "the model has no output `{name}`; its outputs are {}",
-                        model.output_names()
-                    ),
-                ));
-            }
-            out
-        }
-        None => {
-            let out = model.outputs.first();
-            if out.is_none() {
-                errs.push(f.diag("model.path", "the model has no outputs"));
-            }
-            out
-        }
+impl Head for OcrHead {
+    fn inspection(&self) -> Inspection {
+        Inspection::with_capacity(0, 0)
+    }
+
+    fn interpret(
+        &mut self,
+        outputs: &ort::session::SessionOutputs<'_>,
+        geometry: &FrameGeometry,
+        frame: FrameRef<'_>,
+        out: &mut Inspection,
+    ) -> Result<(), HeadError> {
+        OcrHead::interpret(self, outputs, geometry, (frame.bytes, frame.layout), out)
+    }
+
+    fn evidence(&self) -> Option<Evidence<'_>> {
+        None
     }
 }

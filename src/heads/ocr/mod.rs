@@ -17,6 +17,10 @@
 //!
 //! Unlike the other heads, this one allocates per frame (crops, batches, text).
 
+mod plan;
+
+pub use plan::KIND;
+
 use std::sync::Arc;
 
 use ort::session::Session;

@@ -1,9 +1,13 @@
 //! Classification: logits or probabilities → top classes → OK/NG by class lists and score.
 
+mod plan;
+
+pub(crate) use plan::no_defaults_pub;
+pub use plan::{Softmax, KIND};
+
 use ort::session::SessionOutputs;
 
-use super::{f32_output, HeadError};
-use crate::config::schema::Softmax;
+use super::{f32_output, FrameGeometry, FrameRef, Head, HeadError};
 use crate::verdict::{ClassScore, Failure, Inspection};
 
 #[derive(Debug, Clone)]
@@ -36,7 +40,7 @@ impl ClassifyHead {
         self.cfg.top_k
     }
 
-    pub fn interpret(
+    fn classify(
         &mut self,
         outputs: &SessionOutputs<'_>,
         out: &mut Inspection,
@@ -83,6 +87,22 @@ impl ClassifyHead {
             }
         }
         Ok(())
+    }
+}
+
+impl Head for ClassifyHead {
+    fn inspection(&self) -> Inspection {
+        Inspection::with_capacity(self.top_k(), 0)
+    }
+
+    fn interpret(
+        &mut self,
+        outputs: &SessionOutputs<'_>,
+        _geometry: &FrameGeometry,
+        _frame: FrameRef<'_>,
+        out: &mut Inspection,
+    ) -> Result<(), HeadError> {
+        self.classify(outputs, out)
     }
 }
 

@@ -17,9 +17,14 @@ use std::sync::Arc;
 
 use ort::session::SessionOutputs;
 
+mod plan;
+
+pub use plan::KIND;
+pub(crate) use plan::{plan_anomaly_rules, AnomalyRulesKeys};
+
 use super::patchcore::PatchCoreScorer;
 use super::regions::RegionFinder;
-use super::{f32_output, FrameGeometry, HeadError};
+use super::{f32_output, FrameGeometry, FrameRef, Head, HeadError, TileLayout, TileView, Tiling};
 use crate::patchcore::{Artifact, TileSpec};
 use crate::verdict::{Defect, Failure, Inspection};
 
@@ -316,4 +321,47 @@ fn model_label(outputs: &SessionOutputs<'_>, name: &str) -> Result<bool, HeadErr
     }
     let (_, v) = value.try_extract_tensor::<i64>().map_err(extract_err)?;
     Ok(v.first().is_some_and(|&x| x != 0))
+}
+
+impl Head for AnomalyHead {
+    fn inspection(&self) -> Inspection {
+        Inspection::with_capacity(0, self.max_defects())
+    }
+
+    fn interpret(
+        &mut self,
+        outputs: &SessionOutputs<'_>,
+        geometry: &FrameGeometry,
+        _frame: FrameRef<'_>,
+        out: &mut Inspection,
+    ) -> Result<(), HeadError> {
+        AnomalyHead::interpret(self, outputs, geometry, out)
+    }
+
+    fn tiling(&self) -> Option<Tiling> {
+        self.tile_spec().map(|spec| Tiling {
+            spec,
+            stretch: true,
+        })
+    }
+
+    fn begin_tiles(&mut self, layout: &TileLayout) {
+        AnomalyHead::begin_tiles(self, layout.map_size.0, layout.map_size.1);
+    }
+
+    fn add_tile(
+        &mut self,
+        outputs: &SessionOutputs<'_>,
+        tile: &TileView<'_>,
+    ) -> Result<(), HeadError> {
+        AnomalyHead::add_tile(self, outputs, tile.map_xy.0, tile.map_xy.1)
+    }
+
+    fn finish_tiles(&mut self, layout: &TileLayout, _frame: FrameRef<'_>, out: &mut Inspection) {
+        AnomalyHead::finish_tiles(self, &layout.geometry, out);
+    }
+
+    fn evidence(&self) -> Option<Evidence<'_>> {
+        Some(AnomalyHead::evidence(self))
+    }
 }

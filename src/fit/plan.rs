@@ -1,0 +1,133 @@
+//! `lineside fit`'s reading of a scenario file: the `[fit]` section, the backbone and the
+//! preprocessing the memory bank is built with, and where the artifact goes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::{preprocess_spec, Diagnostic, ScenarioFile};
+use crate::engine::ModelInfo;
+use crate::heads::patchcore::{self, check_backbone, PatchCoreHeadKeys};
+use crate::preprocess::PreprocessSpec;
+
+/// Everything `lineside fit` needs from a scenario file.
+#[derive(Debug, Clone)]
+pub struct FitPlan {
+    pub scenario: String,
+    pub file: PathBuf,
+    pub model: Arc<ModelInfo>,
+    pub preprocess: PreprocessSpec,
+    pub train_dir: PathBuf,
+    pub holdout: f32,
+    pub coreset_ratio: f32,
+    pub projection_dim: usize,
+    pub seed: u64,
+    pub min_images: usize,
+    /// Labelled validation images (good and defective) for the thresholds, if any.
+    pub validation: Option<PathBuf>,
+    /// Where the fitted model goes (`[head] artifact`).
+    pub artifact: PathBuf,
+}
+
+/// Loads and checks a scenario for `lineside fit`.
+pub fn fit_plan(path: &Path) -> Result<FitPlan, Vec<Diagnostic>> {
+    let f = ScenarioFile::load(path)?;
+    let mut errs = Vec::new();
+    if f.head_kind != patchcore::KIND.name {
+        errs.push(f.diag(
+            "head.kind",
+            "`lineside fit` builds PatchCore models: set kind = \"patchcore\" and artifact = \"<file>.lspc\"",
+        ));
+    }
+    let Some(fit) = &f.fit else {
+        errs.push(f.diag(
+            "fit",
+            "missing section `[fit]`: say where the good images are, e.g. [fit] train = \"data/train/good\"",
+        ));
+        return Err(errs);
+    };
+    let head = match f.section::<PatchCoreHeadKeys>("head", &["kind"]) {
+        Ok(h) => Some(h),
+        Err(d) => {
+            errs.push(d);
+            None
+        }
+    };
+    let artifact = match head.as_ref().and_then(|h| h.artifact.as_ref()) {
+        Some(a) => Some(f.resolve(a)),
+        None if head.is_none() => None,
+        None => {
+            errs.push(f.diag(
+                "head.artifact",
+                "missing: where should the fitted model be written? e.g. artifact = \"fitted/part.lspc\"",
+            ));
+            None
+        }
+    };
+    let train_dir = f.resolve(&fit.train);
+    if !train_dir.is_dir() {
+        errs.push(f.diag(
+            "fit.train",
+            format!("{} is not a folder of good images", train_dir.display()),
+        ));
+    }
+    let validation = fit.validation.as_ref().map(|v| f.resolve(v));
+    if let Some(v) = &validation {
+        if !v.join("good").is_dir() {
+            errs.push(f.diag(
+                "fit.validation",
+                format!(
+                    "{} has no good/ folder; a validation folder holds good/, <defect>/ and \
+                     ground_truth/<defect>/<name>_mask.png (or remove the key to calibrate on good hold-out images only)",
+                    v.display()
+                ),
+            ));
+        }
+    }
+    let holdout = fit.holdout.unwrap_or(0.2);
+    if !(holdout > 0.0 && holdout < 1.0) {
+        errs.push(f.diag(
+            "fit.holdout",
+            "must be a fraction in (0, 1): the share of good images kept back to calibrate the threshold",
+        ));
+    }
+    let coreset_ratio = fit.coreset_ratio.unwrap_or(0.1);
+    if !(coreset_ratio > 0.0 && coreset_ratio <= 1.0) {
+        errs.push(f.diag("fit.coreset_ratio", "must be in (0, 1]"));
+    }
+    let min_images = fit.min_images.unwrap_or(10);
+    if min_images < 2 {
+        errs.push(f.diag(
+            "fit.min_images",
+            "must be at least 2 (one to fit, one to calibrate)",
+        ));
+    }
+    let model_path = f.resolve(&f.model.path);
+    let model = match ModelInfo::load(&model_path) {
+        Ok(m) => Arc::new(m),
+        Err(e) => {
+            errs.push(f.diag("model.path", e.to_string()));
+            return Err(errs);
+        }
+    };
+    let spec = preprocess_spec(&f, &model, &mut errs);
+    if let Some(spec) = &spec {
+        check_backbone(&f, &model, spec, &mut errs);
+    }
+    match (spec, artifact) {
+        (Some(preprocess), Some(artifact)) if errs.is_empty() => Ok(FitPlan {
+            scenario: f.scenario.id.clone(),
+            file: f.path.clone(),
+            model,
+            preprocess,
+            train_dir,
+            holdout,
+            coreset_ratio,
+            projection_dim: fit.projection_dim.unwrap_or(128),
+            seed: fit.seed.unwrap_or(0),
+            min_images,
+            validation,
+            artifact,
+        }),
+        _ => Err(errs),
+    }
+}

@@ -1,0 +1,84 @@
+//! The contract between the pipeline and whatever consumes its verdicts: the ordered
+//! [`Outcome`] stream, the [`RunSink`] trait every consumer implements, and its error.
+//! It sits below both, so neither imports the other.
+
+mod histogram;
+
+pub use histogram::LatencyHistogram;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::frame::FrameOrigin;
+use crate::pool::Pooled;
+use crate::verdict::Inspection;
+
+/// Time spent in each stage for one frame.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StageTimes {
+    pub preprocess: Duration,
+    pub infer: Duration,
+    pub head: Duration,
+}
+
+/// What the ordering stage receives for each sequence number.
+pub struct Outcome {
+    pub seq: u64,
+    pub origin: FrameOrigin,
+    pub captured: Instant,
+    pub decided: SystemTime,
+    pub result: OutcomeKind,
+}
+
+pub enum OutcomeKind {
+    Inspected {
+        inspection: Pooled<Inspection>,
+        times: StageTimes,
+        latency: Duration,
+    },
+    /// The frame could not be inspected; the message says why.
+    Failed(String),
+    /// A live source dropped the frame because inference was behind.
+    Dropped,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("defect log {path}: {source}")]
+    Log {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Write {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot encode a record: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// Receives every outcome of a run in sequence order.
+pub trait RunSink: Send {
+    fn deliver(&mut self, outcome: &Outcome) -> Result<(), SinkError>;
+    /// Called once after the last outcome: flush and sync.
+    fn finish(&mut self) -> Result<(), SinkError>;
+}
+
+/// Several sinks fed the same stream, in the order given.
+impl RunSink for Vec<Box<dyn RunSink>> {
+    fn deliver(&mut self, outcome: &Outcome) -> Result<(), SinkError> {
+        self.iter_mut().try_for_each(|s| s.deliver(outcome))
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        // Every sink gets to finish; the first error is reported.
+        let mut first = Ok(());
+        for s in self.iter_mut() {
+            let r = s.finish();
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    }
+}
