@@ -225,7 +225,7 @@ fn uncompressed_frames_reach_preprocessing_in_place_and_byte_exact() {
             let pool = pool(src.max_frame_bytes());
             for seq in 0..6u64 {
                 let frame = next_frame(&mut src, seq, &pool);
-                let FrameBuf::Driver(lease) = &frame.buffer else {
+                let FrameBuf::Leased(lease) = &frame.buffer else {
                     panic!("{format}: an uncompressed frame must be a driver lease, not a copy")
                 };
                 // Pointer check: the pixels are read where the driver's buffer is mapped.
@@ -298,7 +298,7 @@ fn nv12_through_the_multi_planar_api() {
             .expect("open NV12 mplane");
         let pool = pool(src.max_frame_bytes());
         let frame = next_frame(&mut src, 0, &pool);
-        let FrameBuf::Driver(lease) = &frame.buffer else {
+        let FrameBuf::Leased(lease) = &frame.buffer else {
             panic!("NV12 (1 plane) must be zero-copy")
         };
         assert_eq!(frame.bytes().as_ptr(), lease.mapped_at());
