@@ -12,8 +12,6 @@ mod record;
 mod ring;
 
 #[cfg(test)]
-pub(crate) mod emulator;
-#[cfg(test)]
 mod tests;
 
 pub use config::{CaptureFormat, ControlName, V4l2Config};

@@ -1,4 +1,4 @@
-//! Capture tests against the emulated device (see `emulator.rs`): the real `v4l` calls, real
+//! Capture tests against the emulated device (crate `lineside-v4l2-emulator`): the real `v4l` calls, real
 //! ioctls from lineside's ring, real `mmap` of the device's buffers.
 
 use std::path::PathBuf;
@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::config::*;
-use super::emulator::*;
 use super::*;
 use crate::frame::{BufferPool, FrameBuf, FrameLayout, PixelBuf, PixelFormat};
 use crate::preprocess::{ColorOrder, Fit, Interpolation, Layout, PreprocessSpec, Preprocessor};
 use crate::source::{Next, Source, SourceEvent};
+use lineside_v4l2_emulator::*;
 
 const DEV: &str = "/dev/video-lineside-test";
 const WATCHDOG: Duration = Duration::from_secs(60);
