@@ -11,9 +11,6 @@ mod device;
 mod record;
 mod ring;
 
-#[cfg(test)]
-mod tests;
-
 pub use config::{CaptureFormat, ControlName, V4l2Config};
 pub use device::{describe, device_nodes, ControlInfo, DeviceInfo, FormatInfo, SizeInfo};
 pub use record::{record, record_scenario, RecordError, RecordSummary};
