@@ -1,11 +1,12 @@
 //! Frames: pixel formats, frame metadata and pooled pixel buffers.
 //!
 //! A [`Frame`] is a lease on a buffer. Dropping it returns the buffer to its pool (or, for a
-//! camera, hands the slot back to the driver), so a frame never owns memory that outlives
-//! the work on it and steady state allocates nothing.
+//! camera, hands the slot back to its [`SlotOwner`]), so a frame never owns memory that
+//! outlives the work on it and steady state allocates nothing.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -226,19 +227,77 @@ impl Frame {
 }
 
 /// Where a frame's bytes live. Neither variant allocates per frame: a pooled buffer goes
-/// back to its pool, a driver lease (a V4L2 mmap slot) is queued back to the driver when
-/// dropped.
+/// back to its pool, a lease (e.g. a V4L2 mmap slot) goes back to its owner when dropped.
 pub enum FrameBuf {
     Pooled(PooledBuf),
-    Driver(crate::source::v4l2::Lease),
+    Leased(Lease),
 }
 
 impl FrameBuf {
     pub fn as_slice(&self) -> &[u8] {
         match self {
             FrameBuf::Pooled(b) => b.as_slice(),
-            FrameBuf::Driver(l) => l.as_slice(),
+            FrameBuf::Leased(l) => l.as_slice(),
         }
+    }
+}
+
+/// Something that lends out numbered buffer slots it owns (a camera driver's mmap ring) and
+/// takes each back when the frame reading it is dropped. Defined here so that frames name
+/// no camera type; sources implement it.
+pub trait SlotOwner: Send + Sync {
+    /// Takes `slot` back (a V4L2 ring queues it to the driver again). Called once per
+    /// lease, from whichever thread drops it, so it must not block.
+    fn release(&self, slot: u32);
+}
+
+/// Bytes in a slot lent by a [`SlotOwner`], read in place. Making one is an `Arc` clone,
+/// not an allocation; dropping it calls [`SlotOwner::release`].
+pub struct Lease {
+    owner: Arc<dyn SlotOwner>,
+    slot: u32,
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: the lease only reads its bytes, and `Lease::new`'s contract keeps them valid and
+// unwritten until the owner gets the slot back, whichever thread that happens on.
+unsafe impl Send for Lease {}
+unsafe impl Sync for Lease {}
+
+impl Lease {
+    /// Lends `len` bytes at `ptr`, slot `slot` of `owner`.
+    ///
+    /// # Safety
+    /// `ptr..ptr + len` must stay mapped as long as `owner` lives and must not be written
+    /// until `owner.release(slot)` has been called.
+    pub unsafe fn new(owner: Arc<dyn SlotOwner>, slot: u32, ptr: *const u8, len: usize) -> Self {
+        Lease {
+            owner,
+            slot,
+            ptr,
+            len,
+        }
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: guaranteed by the contract of `Lease::new`; the lease holds `owner`.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    /// Where the owner's buffer is mapped (for the zero-copy check).
+    pub fn mapped_at(&self) -> *const u8 {
+        self.ptr
+    }
+
+    pub fn slot(&self) -> u32 {
+        self.slot
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.owner.release(self.slot);
     }
 }
 

@@ -11,15 +11,9 @@ mod device;
 mod record;
 mod ring;
 
-#[cfg(test)]
-pub(crate) mod emulator;
-#[cfg(test)]
-mod tests;
-
 pub use config::{CaptureFormat, ControlName, V4l2Config};
 pub use device::{describe, device_nodes, ControlInfo, DeviceInfo, FormatInfo, SizeInfo};
 pub use record::{record, record_scenario, RecordError, RecordSummary};
-pub use ring::Lease;
 
 use std::io;
 use std::path::PathBuf;
@@ -322,7 +316,7 @@ impl V4l2Source {
                 Next::Frame(Frame {
                     meta,
                     layout,
-                    buffer: FrameBuf::Driver(d.lease),
+                    buffer: FrameBuf::Leased(d.lease),
                 })
             }
             CaptureFormat::Pixel(_) => {
@@ -342,8 +336,8 @@ impl V4l2Source {
                     return Next::End;
                 };
                 let out = buf.fill(y_len + uv_len);
-                out[..y_len].copy_from_slice(d.lease.plane(0, y_len));
-                out[y_len..].copy_from_slice(d.lease.plane(1, uv_len));
+                out[..y_len].copy_from_slice(d.plane(0, y_len));
+                out[y_len..].copy_from_slice(d.plane(1, uv_len));
                 drop(d.lease);
                 self.stats.frames += 1;
                 Next::Frame(Frame {

@@ -1,11 +1,12 @@
 //! The mmap capture ring, over `v4l`'s raw ioctl layer.
 //!
 //! Each dequeued buffer becomes a [`Lease`] that can travel through the pipeline inside a
-//! [`Frame`](crate::frame::Frame). Dropping the lease hands the buffer index back over a
-//! bounded channel; the capture thread queues it to the driver (QBUF) on its next turn, so
-//! only the capture thread ever issues ioctls on the device. The mappings live as long as
-//! the last lease, so a reconnect (a new ring) never pulls memory from under a frame that
-//! is still being inspected. A lease is an `Arc` clone plus an index: no allocation.
+//! [`Frame`](crate::frame::Frame); the ring's mappings are its [`SlotOwner`]. Dropping the
+//! lease hands the buffer index back over a bounded channel; the capture thread queues it
+//! to the driver (QBUF) on its next turn, so only the capture thread ever issues ioctls on
+//! the device. The mappings live as long as the last lease, so a reconnect (a new ring)
+//! never pulls memory from under a frame that is still being inspected. A lease is an
+//! `Arc` clone plus an index: no allocation.
 
 use std::io;
 use std::os::raw::{c_int, c_void};
@@ -15,6 +16,8 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 use v4l::v4l2;
 use v4l::v4l_sys::*;
+
+use crate::frame::{Lease, SlotOwner};
 
 pub(crate) const BUF_TYPE_CAPTURE: u32 = 1;
 pub(crate) const BUF_TYPE_CAPTURE_MPLANE: u32 = 9;
@@ -47,43 +50,11 @@ struct Shared {
 unsafe impl Send for Shared {}
 unsafe impl Sync for Shared {}
 
-/// A dequeued driver buffer: the frame's bytes, read in place.
-pub struct Lease {
-    shared: Arc<Shared>,
-    index: u32,
-    len: usize,
-}
-
-impl Lease {
-    pub fn as_slice(&self) -> &[u8] {
-        let m = &self.shared.slots[self.index as usize][0];
-        // SAFETY: the mapping lives as long as `shared`; `len <= m.len` was checked when the
-        // lease was made; the driver does not write a buffer that is not queued.
-        unsafe { std::slice::from_raw_parts(m.ptr, self.len.min(m.len)) }
-    }
-
-    /// Plane `p`'s bytes (multi-planar formats).
-    pub(crate) fn plane(&self, p: usize, len: usize) -> &[u8] {
-        let m = &self.shared.slots[self.index as usize][p];
-        // SAFETY: as for `as_slice`.
-        unsafe { std::slice::from_raw_parts(m.ptr, len.min(m.len)) }
-    }
-
-    /// Where the driver's buffer is mapped (for the zero-copy check).
-    pub fn mapped_at(&self) -> *const u8 {
-        self.shared.slots[self.index as usize][0].ptr
-    }
-
-    pub fn index(&self) -> u32 {
-        self.index
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
+impl SlotOwner for Shared {
+    fn release(&self, slot: u32) {
         // The channel holds every index at once, so this never blocks; after a reconnect
         // the old ring's receiver is gone and the index is simply forgotten.
-        let _ = self.shared.returns.try_send(self.index);
+        let _ = self.returns.try_send(slot);
     }
 }
 
@@ -94,6 +65,19 @@ pub(crate) struct Dequeued {
     pub error_flag: bool,
     /// `bytesused` of each plane (minus `data_offset`, which lineside does not support).
     pub bytesused: [usize; MAX_PLANES],
+    /// The buffer's other planes are read through these (the lease shows plane 0 only).
+    shared: Arc<Shared>,
+    index: u32,
+}
+
+impl Dequeued {
+    /// Plane `p`'s bytes (multi-planar formats).
+    pub fn plane(&self, p: usize, len: usize) -> &[u8] {
+        let m = &self.shared.slots[self.index as usize][p];
+        // SAFETY: the mapping lives as long as `shared`; the driver does not write the
+        // buffer before `lease` is dropped, which takes `self` apart first.
+        unsafe { std::slice::from_raw_parts(m.ptr, len.min(m.len)) }
+    }
 }
 
 pub(crate) struct Ring {
@@ -269,15 +253,18 @@ impl Ring {
             };
             *used = n.min(slot[p].len);
         }
+        let owner: Arc<dyn SlotOwner> = Arc::<Shared>::clone(&self.shared);
+        // SAFETY: `bytesused[0] <= slot[0].len` (clamped above); the lease holds `owner`, which
+        // keeps the mapping; the buffer is not queued again (so not written) until the
+        // lease is dropped and `release` hands its index back.
+        let lease = unsafe { Lease::new(owner, index, slot[0].ptr, bytesused[0]) };
         Ok(Some(Dequeued {
-            lease: Lease {
-                shared: Arc::clone(&self.shared),
-                index,
-                len: bytesused[0],
-            },
+            lease,
             sequence: buf.sequence,
             error_flag: buf.flags & V4L2_BUF_FLAG_ERROR != 0,
             bytesused,
+            shared: Arc::clone(&self.shared),
+            index,
         }))
     }
 }
