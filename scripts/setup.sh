@@ -22,17 +22,9 @@ command -v python3 >/dev/null || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v unzip >/dev/null || need_apt+=(unzip)
 # The v4l crate generates its V4L2 bindings with bindgen at build time, which needs libclang.
-# Match libclang itself (libclang.so*, libclang-NN.so*), not libclang-cpp, which bindgen
-# cannot use and which some images ship alone.
-has_libclang() { # $@ = library folders
-  local d
-  for d in "$@"; do
-    compgen -G "$d/libclang.so*" >/dev/null && return 0
-    compgen -G "$d/libclang-[0-9]*.so*" >/dev/null && return 0
-  done
-  return 1
-}
-has_libclang ${LINESIDE_LIBCLANG_DIRS:-/usr/lib/llvm-*/lib /usr/lib/*} || need_apt+=(libclang-dev)
+# bindgen needs libclang itself, not the libclang-cpp some images ship alone.
+# shellcheck disable=SC2086 # the globs are meant to expand
+bash scripts/has-libclang.sh /usr/lib/llvm-*/lib /usr/lib/* || need_apt+=(libclang-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     log "installing ${need_apt[*]} with apt-get"
