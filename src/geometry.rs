@@ -1,4 +1,4 @@
-//! Plane geometry the heads share: quads and polygons, convex hull and minimum-area
+//! Plane geometry the heads share: boxes, quads and polygons, convex hull and minimum-area
 //! rectangle, homographies and a perspective warp.
 //!
 //! Ground floor: this module imports nothing from the crate. Several functions reproduce an
@@ -23,6 +23,26 @@ pub fn bounds(points: &[[f32; 2]]) -> [f32; 4] {
         points.iter().map(|p| p[0]).fold(f32::MIN, f32::max),
         points.iter().map(|p| p[1]).fold(f32::MIN, f32::max),
     ]
+}
+
+/// Centre-size `[cx, cy, w, h]` to corner `[x0, y0, x1, y1]`.
+pub fn xywh_to_xyxy([cx, cy, w, h]: [f32; 4]) -> [f32; 4] {
+    let (hw, hh) = (w / 2.0, h / 2.0);
+    [cx - hw, cy - hh, cx + hw, cy + hh]
+}
+
+/// Intersection over union of two xyxy boxes (torchvision's `box_iou`).
+pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = iw * ih;
+    let area = |r: &[f32; 4]| (r[2] - r[0]) * (r[3] - r[1]);
+    let union = area(a) + area(b) - inter;
+    if union > 0.0 {
+        inter / union
+    } else {
+        0.0
+    }
 }
 
 /// Area of a simple polygon (shoelace, summed in f64).
@@ -315,5 +335,14 @@ mod tests {
             channels: 2,
         };
         assert_eq!(warp_perspective(src, &IDENTITY, 4, 3), pixels);
+    }
+
+    #[test]
+    fn iou_of_overlapping_and_empty_boxes() {
+        let a = [0.0, 0.0, 2.0, 2.0];
+        assert_eq!(iou(&a, &[1.0, 0.0, 3.0, 2.0]), 2.0 / 6.0);
+        assert_eq!(iou(&a, &[5.0, 5.0, 6.0, 6.0]), 0.0);
+        assert_eq!(iou(&[1.0, 1.0, 1.0, 1.0], &[1.0, 1.0, 1.0, 1.0]), 0.0);
+        assert_eq!(xywh_to_xyxy([2.0, 3.0, 4.0, 2.0]), [0.0, 2.0, 4.0, 4.0]);
     }
 }
