@@ -34,6 +34,7 @@ pub mod engine;
 pub mod eval;
 pub mod fit;
 pub mod frame;
+pub mod geometry;
 pub mod heads;
 pub mod outcome;
 pub mod patchcore;

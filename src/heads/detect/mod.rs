@@ -17,10 +17,14 @@ pub use plan::{yolo_seg_outputs, DetectLayoutSetting, KIND};
 use super::{
     f32_output, FrameGeometry, FrameRef, Head, HeadError, TileCut, TileLayout, TileView, Tiling,
 };
+use crate::geometry::xywh_to_xyxy;
 use crate::heads::count_rules::{apply_count_rules, CountRule};
 use crate::patchcore::TileSpec;
 use crate::preprocess::Transform;
 use crate::verdict::{Defect, Inspection};
+
+/// Re-exported from the shared geometry: `tests/detect_tiles.rs` names it here.
+pub use crate::geometry::iou;
 
 /// How the output tensor is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -359,25 +363,6 @@ pub(crate) fn push_box(
         out.defects.push(d);
     } else {
         out.defects_truncated += 1;
-    }
-}
-
-fn xywh_to_xyxy([cx, cy, w, h]: [f32; 4]) -> [f32; 4] {
-    let (hw, hh) = (w / 2.0, h / 2.0);
-    [cx - hw, cy - hh, cx + hw, cy + hh]
-}
-
-/// Intersection over union of two xyxy boxes (torchvision's `box_iou`).
-pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
-    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = iw * ih;
-    let area = |r: &[f32; 4]| (r[2] - r[0]) * (r[3] - r[1]);
-    let union = area(a) + area(b) - inter;
-    if union > 0.0 {
-        inter / union
-    } else {
-        0.0
     }
 }
 
