@@ -39,6 +39,10 @@ pub enum Failure {
     /// Count rule `rule` (index into the detect head's count rules): `count` boxes matched,
     /// outside its min/max.
     CountOutOfRange { rule: u16, count: u32 },
+    /// Rule `rule` of the head's own rule list failed with `value` (what was measured or
+    /// found). A new head kind raises this and puts it into words in its
+    /// `HeadPlan::describe`, so adding one needs no new variant here.
+    Rule { rule: u16, value: f32 },
 }
 
 /// A class and its score.

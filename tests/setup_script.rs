@@ -19,7 +19,10 @@ fn has_libclang(dir: &std::path::Path) -> bool {
 fn item_13_libclang_cpp_alone_is_not_libclang() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("libclang-cpp.so.14"), b"").unwrap();
-    assert!(!has_libclang(dir.path()), "libclang-cpp is not what bindgen loads");
+    assert!(
+        !has_libclang(dir.path()),
+        "libclang-cpp is not what bindgen loads"
+    );
     std::fs::write(dir.path().join("libclang-14.so.1"), b"").unwrap();
     assert!(has_libclang(dir.path()));
     let other = tempfile::tempdir().unwrap();
