@@ -56,6 +56,7 @@ fn pipeline(c: &mut Criterion) {
     let opts = RunOptions {
         progress: false,
         stop: Arc::new(AtomicBool::new(false)),
+        abort: Arc::new(AtomicBool::new(false)),
         cores,
     };
     let mut g = c.benchmark_group("pipeline");

@@ -111,6 +111,10 @@ enum ModelsCommand {
 }
 
 fn main() -> ExitCode {
+    // A file size limit (`ulimit -f`) must fail the write with EFBIG, reported with the
+    // file's name, rather than kill the process silently with SIGXFSZ.
+    // SAFETY: sets a signal disposition before any thread starts.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -254,15 +258,27 @@ fn run(paths: Vec<PathBuf>, progress: bool, cores: Option<usize>) -> anyhow::Res
         }
     };
     let stop = Arc::new(AtomicBool::new(false));
+    let abort = Arc::new(AtomicBool::new(false));
     let presses = Arc::new(AtomicUsize::new(0));
     {
-        let (stop, presses) = (Arc::clone(&stop), Arc::clone(&presses));
-        ctrlc::set_handler(move || {
-            if presses.fetch_add(1, Ordering::SeqCst) == 0 {
+        let (stop, abort, presses) = (Arc::clone(&stop), Arc::clone(&abort), Arc::clone(&presses));
+        // Never `process::exit` here: it runs ONNX Runtime's static destructors under
+        // workers still inferring, whose failures would be logged as false ERROR verdicts.
+        ctrlc::set_handler(move || match presses.fetch_add(1, Ordering::SeqCst) {
+            0 => {
                 eprintln!("\nstopping: finishing frames in flight and flushing logs (Ctrl-C again to abort)");
                 stop.store(true, Ordering::SeqCst);
-            } else {
-                std::process::exit(130);
+            }
+            1 => {
+                eprintln!("\naborting: frames in flight are not logged; syncing logs (Ctrl-C again to exit at once)");
+                stop.store(true, Ordering::SeqCst);
+                abort.store(true, Ordering::SeqCst);
+            }
+            _ => {
+                // Last resort: leave without running any destructor, as `kill -9` would;
+                // the defect log survives that (whole records, torn tail cut on reopen).
+                // SAFETY: _exit(2) ends the process; it touches no Rust state.
+                unsafe { libc::_exit(130) }
             }
         })
         .context("cannot install the Ctrl-C handler")?;
@@ -272,6 +288,7 @@ fn run(paths: Vec<PathBuf>, progress: bool, cores: Option<usize>) -> anyhow::Res
     let opts = RunOptions {
         progress,
         stop,
+        abort: Arc::clone(&abort),
         cores,
     };
     let results = runner::run_scenarios(&plans, &opts);
@@ -295,7 +312,9 @@ fn run(paths: Vec<PathBuf>, progress: bool, cores: Option<usize>) -> anyhow::Res
             );
         }
     }
-    Ok(if failed {
+    Ok(if abort.load(Ordering::SeqCst) {
+        ExitCode::from(130)
+    } else if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

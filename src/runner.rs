@@ -25,11 +25,15 @@ pub enum RunError {
     Output { scenario: String, source: SinkError },
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+    #[error("scenario {scenario}: panicked: {message}")]
+    Panicked { scenario: String, message: String },
 }
 
 pub struct RunOptions {
     pub progress: bool,
     pub stop: Arc<AtomicBool>,
+    /// Stop now, logging nothing more (a second Ctrl-C); see [`RunSettings::abort`].
+    pub abort: Arc<AtomicBool>,
     /// Cores to spread workers over (default: all).
     pub cores: usize,
 }
@@ -101,13 +105,10 @@ pub fn run_scenarios(plans: &[ScenarioPlan], opts: &RunOptions) -> Vec<Result<Su
             .into_iter()
             .zip(plans)
             .map(|(h, plan)| {
-                h.join().unwrap_or_else(|_| {
-                    Err(RunError::Output {
+                h.join().unwrap_or_else(|payload| {
+                    Err(RunError::Panicked {
                         scenario: plan.id.clone(),
-                        source: SinkError::Log {
-                            path: plan.output_dir.clone(),
-                            source: std::io::Error::other("the scenario's thread panicked"),
-                        },
+                        message: pipeline::panic_message(payload.as_ref()),
                     })
                 })
             })
@@ -165,6 +166,7 @@ fn run_one(
         workers,
         intra_threads: plan.intra_threads,
         stop: Arc::clone(&opts.stop),
+        abort: Arc::clone(&opts.abort),
     };
     pipeline::run(plan, source, &settings, &mut monitor)?;
     let log_path = plan.output_dir.join("defects.jsonl");

@@ -30,6 +30,7 @@ fn opts(stop: Arc<AtomicBool>) -> RunOptions {
     RunOptions {
         progress: false,
         stop,
+        abort: Arc::new(AtomicBool::new(false)),
         cores: 2,
     }
 }

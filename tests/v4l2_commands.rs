@@ -203,6 +203,7 @@ fn pipeline_survives_an_unplug_and_its_defect_log_accounts_for_every_sequence_nu
         let opts = lineside::runner::RunOptions {
             progress: false,
             stop: Arc::clone(&stop),
+            abort: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             cores: 2,
         };
         let stopper = {

@@ -8,17 +8,23 @@
 //! the oldest queued frame and count it. Outcomes are put back in sequence order before
 //! the sinks, so defect logs are deterministic. Stopping (Ctrl-C) ends capture; frames
 //! already queued are still inspected and logged before the run returns.
+//!
+//! Faults never hang the run: a sink error or an abort (second Ctrl-C) halts capture and
+//! workers while the ordering stage keeps draining outcomes, so no thread stays blocked on
+//! a full queue. A panic while inspecting a frame becomes an ERROR record for that frame.
 
 mod worker;
 
 pub use worker::{Worker, WorkerError};
 
+use std::any::Any;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendError};
 
 use crate::frame::{Frame, FrameOrigin, PixelBuf};
 use crate::outcome::{Outcome, OutcomeKind, RunSink, SinkError};
@@ -36,6 +42,17 @@ pub enum PipelineError {
     },
     #[error("scenario {scenario}: {source}")]
     Sink { scenario: String, source: SinkError },
+    #[error("scenario {scenario}: thread {thread} panicked: {message}")]
+    Panicked {
+        scenario: String,
+        thread: String,
+        message: String,
+    },
+    #[error(
+        "scenario {scenario}: aborted (Ctrl-C twice): frames in flight were not logged; \
+         the defect log holds every record decided before"
+    )]
+    Aborted { scenario: String },
 }
 
 /// Settings of one pipeline run.
@@ -44,6 +61,9 @@ pub struct RunSettings {
     pub workers: usize,
     pub intra_threads: usize,
     pub stop: Arc<AtomicBool>,
+    /// Stop now: queued frames are not inspected and no further outcome reaches the
+    /// sinks (a second Ctrl-C); the sinks are still finished, so the log is synced.
+    pub abort: Arc<AtomicBool>,
 }
 
 /// Runs one scenario to the end of its source (or until `stop`), feeding `sink`.
@@ -74,7 +94,18 @@ pub fn run(
     let (out_tx, out_rx) = bounded::<Outcome>(queue + workers_n);
     let dropped = Arc::new(AtomicU64::new(0));
 
+    // Set on a sink error, an abort, or when no worker is left: capture and workers take
+    // no new work while the ordering stage drains, so no thread blocks on a full queue.
+    let halt = AtomicBool::new(false);
+    let flags = Halt {
+        halt: &halt,
+        abort: &settings.abort,
+    };
+    let alive = AtomicUsize::new(workers_n);
+    let scenario = || plan.id.clone();
+
     std::thread::scope(|scope| {
+        let mut threads = Vec::with_capacity(workers_n + 1);
         // Capture.
         {
             let (frame_tx, frame_rx, out_tx) = (frame_tx, frame_rx.clone(), out_tx.clone());
@@ -82,43 +113,127 @@ pub fn run(
             let (live, fps) = (plan.source.live, plan.source.fps);
             let dropped = Arc::clone(&dropped);
             let source = &mut source;
-            std::thread::Builder::new()
-                .name(format!("{}-capture", plan.id))
-                .spawn_scoped(scope, move || {
-                    capture(
-                        source.as_mut(),
-                        &pool,
-                        live,
-                        fps,
-                        &stop,
-                        &frame_tx,
-                        &frame_rx,
-                        &out_tx,
-                        &dropped,
-                    )
-                })
-                .ok();
+            let flags = &flags;
+            let name = format!("{}-capture", plan.id);
+            let spawned =
+                std::thread::Builder::new()
+                    .name(name.clone())
+                    .spawn_scoped(scope, move || {
+                        capture(
+                            source.as_mut(),
+                            &pool,
+                            live,
+                            fps,
+                            &stop,
+                            flags,
+                            &frame_tx,
+                            &frame_rx,
+                            &out_tx,
+                            &dropped,
+                        )
+                    });
+            if let Ok(h) = spawned {
+                threads.push((name, h));
+            }
         }
         // Workers.
         for (i, mut worker) in workers.drain(..).enumerate() {
             let (frame_rx, out_tx, inspections) =
                 (frame_rx.clone(), out_tx.clone(), inspections.clone());
-            std::thread::Builder::new()
-                .name(format!("{}-worker{i}", plan.id))
-                .spawn_scoped(scope, move || {
-                    inspect(&mut worker, &frame_rx, &out_tx, &inspections)
-                })
-                .ok();
+            let (flags, alive) = (&flags, &alive);
+            let intra_threads = settings.intra_threads;
+            let name = format!("{}-worker{i}", plan.id);
+            let spawned =
+                std::thread::Builder::new()
+                    .name(name.clone())
+                    .spawn_scoped(scope, move || {
+                        let _leaving = Leaving { alive, flags };
+                        inspect(
+                            plan,
+                            intra_threads,
+                            &mut worker,
+                            &frame_rx,
+                            &out_tx,
+                            &inspections,
+                            flags,
+                        )
+                    });
+            match spawned {
+                Ok(h) => threads.push((name, h)),
+                // Never started: it must not count as a worker still running.
+                Err(_) => drop(Leaving { alive, flags }),
+            }
         }
         drop((frame_rx, out_tx));
         // Ordering and sinks run here, on the calling thread.
-        deliver_in_order(&out_rx, sink).map_err(|source| PipelineError::Sink {
-            scenario: plan.id.clone(),
-            source,
-        })
+        let delivered = deliver_in_order(&out_rx, sink, &flags);
+        // Every sender is gone, so every thread has finished or is finishing.
+        let mut panicked = None;
+        for (thread, h) in threads {
+            let message = match h.join() {
+                Ok(Ok(())) => continue,
+                Ok(Err(message)) => message,
+                Err(payload) => panic_message(payload.as_ref()),
+            };
+            panicked.get_or_insert(PipelineError::Panicked {
+                scenario: scenario(),
+                thread,
+                message,
+            });
+        }
+        match delivered {
+            Err(Stopped::Sink(source)) => Err(PipelineError::Sink {
+                scenario: scenario(),
+                source,
+            }),
+            _ if panicked.is_some() => panicked.map_or(Ok(()), Err),
+            Err(Stopped::Aborted) => Err(PipelineError::Aborted {
+                scenario: scenario(),
+            }),
+            Ok(()) => Ok(()),
+        }
     })
 }
 
+/// When capture and workers must stop taking new work.
+struct Halt<'a> {
+    /// Set by this run: a sink failed, or no worker is left.
+    halt: &'a AtomicBool,
+    /// Set from outside: stop now (a second Ctrl-C).
+    abort: &'a AtomicBool,
+}
+
+impl Halt<'_> {
+    fn is_set(&self) -> bool {
+        self.halt.load(Ordering::Relaxed) || self.abort.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts a worker thread out, even when it unwinds; the last one out halts capture, which
+/// would otherwise wait forever on a queue nobody reads.
+struct Leaving<'a> {
+    alive: &'a AtomicUsize,
+    flags: &'a Halt<'a>,
+}
+
+impl Drop for Leaving<'_> {
+    fn drop(&mut self) {
+        if self.alive.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.flags.halt.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// The message a panic carried (`panic!` payloads are a `&str` or a `String`).
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
+}
+
+/// Returns an error only when the source panicked (the message), after which capture ends.
 #[allow(clippy::too_many_arguments)]
 fn capture(
     source: &mut dyn Source,
@@ -126,24 +241,32 @@ fn capture(
     live: bool,
     fps: f64,
     stop: &AtomicBool,
+    flags: &Halt<'_>,
     frame_tx: &Sender<Frame>,
     frame_rx: &Receiver<Frame>,
     out_tx: &Sender<Outcome>,
     dropped: &AtomicU64,
-) {
+) -> Result<(), String> {
     let start = Instant::now();
     let mut seq = 0u64;
-    while !stop.load(Ordering::Relaxed) {
+    let stopping = || stop.load(Ordering::Relaxed) || flags.is_set();
+    while !stopping() {
         if fps > 0.0 {
             let due = start + Duration::from_secs_f64(seq as f64 / fps);
             while let Some(wait) = due.checked_duration_since(Instant::now()) {
-                if stop.load(Ordering::Relaxed) {
-                    return;
+                if stopping() {
+                    return Ok(());
                 }
                 std::thread::sleep(wait.min(Duration::from_millis(50)));
             }
         }
-        let frame = match source.next(seq, pool) {
+        // A source that panics cannot be trusted to go on: capture ends and the run
+        // reports the panic's own message.
+        let next =
+            catch_unwind(AssertUnwindSafe(|| source.next(seq, pool))).map_err(|payload| {
+                format!("the source panicked: {}", panic_message(payload.as_ref()))
+            })?;
+        let frame = match next {
             Next::Frame(f) => f,
             Next::Skipped { item, error } => {
                 let outcome = Outcome {
@@ -154,7 +277,7 @@ fn capture(
                     result: OutcomeKind::Failed(error.to_string()),
                 };
                 if out_tx.send(outcome).is_err() {
-                    return;
+                    return Ok(());
                 }
                 seq += 1;
                 continue;
@@ -172,7 +295,7 @@ fn capture(
                         result: OutcomeKind::Dropped,
                     };
                     if out_tx.send(outcome).is_err() {
-                        return;
+                        return Ok(());
                     }
                     seq += 1;
                 }
@@ -188,12 +311,19 @@ fn capture(
                 }
                 continue;
             }
-            Next::End => return,
+            Next::End => return Ok(()),
         };
         seq += 1;
         if !live {
-            if frame_tx.send(frame).is_err() {
-                return;
+            // Wait for room, but not past a halt: capture itself holds a receiver, so the
+            // queue never disconnects while it waits.
+            let mut frame = frame;
+            loop {
+                match frame_tx.send_timeout(frame, Duration::from_millis(100)) {
+                    Ok(()) => break,
+                    Err(SendTimeoutError::Timeout(f)) if !flags.is_set() => frame = f,
+                    Err(_) => return Ok(()),
+                }
             }
             continue;
         }
@@ -202,7 +332,7 @@ fn capture(
         loop {
             match frame_tx.try_send(frame) {
                 Ok(()) => break,
-                Err(TrySendError::Disconnected(_)) => return,
+                Err(TrySendError::Disconnected(_)) => return Ok(()),
                 Err(TrySendError::Full(f)) => {
                     frame = f;
                     if let Ok(old) = frame_rx.try_recv() {
@@ -216,32 +346,60 @@ fn capture(
                         };
                         drop(old);
                         if out_tx.send(outcome).is_err() {
-                            return;
+                            return Ok(());
                         }
                     }
                 }
             }
         }
     }
+    Ok(())
 }
 
+/// Inspects frames until the queue closes. Returns an error only when a worker that
+/// panicked could not be rebuilt (the other workers go on).
 fn inspect(
+    plan: &ScenarioPlan,
+    intra_threads: usize,
     worker: &mut Worker,
     frames: &Receiver<Frame>,
     out_tx: &Sender<Outcome>,
     inspections: &Pool<Inspection>,
-) {
+    flags: &Halt<'_>,
+) -> Result<(), String> {
     for frame in frames.iter() {
+        if flags.is_set() {
+            // Halted: drop queued frames unread so capture can finish.
+            continue;
+        }
         let Some(mut inspection) = inspections.take() else {
-            return;
+            return Ok(());
         };
-        let result = match worker.process(frame.bytes(), &frame.layout, &mut inspection) {
-            Ok(times) => OutcomeKind::Inspected {
+        let processed = catch_unwind(AssertUnwindSafe(|| {
+            worker.process(frame.bytes(), &frame.layout, &mut inspection)
+        }));
+        let mut rebuild_failed = None;
+        let result = match processed {
+            Ok(Ok(times)) => OutcomeKind::Inspected {
                 inspection,
                 times,
                 latency: frame.meta.captured.elapsed(),
             },
-            Err(e) => OutcomeKind::Failed(e.to_string()),
+            Ok(Err(e)) => OutcomeKind::Failed(e.to_string()),
+            Err(payload) => {
+                let message = panic_message(payload.as_ref());
+                // The worker may be half-way through its buffers: start from a fresh one.
+                match Worker::new(plan, intra_threads) {
+                    Ok(fresh) => *worker = fresh,
+                    Err(e) => {
+                        rebuild_failed = Some(format!(
+                            "inspection panicked ({message}) and the worker could not be \
+                             restarted: {e}"
+                        ))
+                    }
+                }
+                OutcomeKind::Failed(format!("inspection panicked: {message}"))
+            }
         };
         let outcome = Outcome {
             seq: frame.meta.seq,
@@ -253,26 +411,60 @@ fn inspect(
         // Return the pixel buffer before waiting on the sink.
         drop(frame);
         if out_tx.send(outcome).is_err() {
-            return;
+            return Ok(());
+        }
+        if let Some(e) = rebuild_failed {
+            return Err(e);
         }
     }
+    Ok(())
 }
 
-/// Puts outcomes back in sequence order and hands them to the sink.
-fn deliver_in_order(rx: &Receiver<Outcome>, sink: &mut dyn RunSink) -> Result<(), SinkError> {
+/// Why the ordering stage stopped delivering before the end.
+enum Stopped {
+    Sink(SinkError),
+    Aborted,
+}
+
+/// Puts outcomes back in sequence order and hands them to the sink. After a sink error or
+/// an abort it stops delivering but keeps receiving until every sender has gone, so no
+/// worker or capture thread stays blocked on a full queue.
+fn deliver_in_order(
+    rx: &Receiver<Outcome>,
+    sink: &mut dyn RunSink,
+    flags: &Halt<'_>,
+) -> Result<(), Stopped> {
     let mut next = 0u64;
     let mut waiting: BTreeMap<u64, Outcome> = BTreeMap::new();
+    let mut failed = None;
     for outcome in rx.iter() {
+        if failed.is_some() || flags.abort.load(Ordering::Relaxed) {
+            continue;
+        }
         waiting.insert(outcome.seq, outcome);
         while let Some(o) = waiting.remove(&next) {
-            sink.deliver(&o)?;
+            if let Err(e) = sink.deliver(&o) {
+                flags.halt.store(true, Ordering::SeqCst);
+                failed = Some(e);
+                break;
+            }
             next += 1;
         }
     }
-    // Channels closed: whatever is left (gaps can only come from a crashed worker) goes
-    // out in order rather than being lost.
-    for (_, o) in waiting {
-        sink.deliver(&o)?;
+    if let Some(e) = failed {
+        return Err(Stopped::Sink(e));
     }
-    sink.finish()
+    if flags.abort.load(Ordering::Relaxed) {
+        // Outcomes not yet delivered are dropped: after an abort only what was decided
+        // before reaches the log, which is still synced.
+        drop(waiting);
+        sink.finish().map_err(Stopped::Sink)?;
+        return Err(Stopped::Aborted);
+    }
+    // Channels closed: whatever is left (gaps can only come from a worker that could not
+    // be restarted) goes out in order rather than being lost.
+    for (_, o) in waiting {
+        sink.deliver(&o).map_err(Stopped::Sink)?;
+    }
+    sink.finish().map_err(Stopped::Sink)
 }

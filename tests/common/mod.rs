@@ -155,6 +155,7 @@ pub fn run_to_log(
     let opts = lineside::runner::RunOptions {
         progress: false,
         stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        abort: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
         cores: 2,
     };
     for r in lineside::runner::run_scenarios(std::slice::from_ref(&plan), &opts) {
