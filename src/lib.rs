@@ -5,6 +5,7 @@
 //! wired together by [`pipeline`] and configured by [`config`] (scenario files).
 
 pub mod config;
+pub mod dataset;
 pub mod engine;
 pub mod eval;
 pub mod fit;
