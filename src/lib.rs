@@ -30,6 +30,7 @@
 //! and source reads its own section through it; `scenario` is the part that needs them all.
 
 pub mod config;
+pub mod dataset;
 pub mod engine;
 pub mod eval;
 pub mod fit;

@@ -151,59 +151,9 @@ fn descending(scores: &[f32]) -> Vec<u32> {
     order
 }
 
-/// The decision threshold with the best F1 (`score >= threshold` means defective), as
-/// anomalib's `F1AdaptiveThreshold` picks it, but placed halfway between the lowest score
-/// called defective and the next lower score, so the margin is split between the classes
-/// instead of sitting on a defect sample. `None` unless both classes are present.
-pub fn f1_optimal_threshold(scores: &[f32], positive: &[bool]) -> Option<f32> {
-    let pos = positive.iter().filter(|&&p| p).count();
-    if pos == 0 || pos == positive.len() {
-        return None;
-    }
-    let order = descending(scores);
-    let (mut tp, mut fp) = (0usize, 0usize);
-    let (mut best_f1, mut best_cut) = (-1.0f64, 0usize);
-    let mut i = 0;
-    while i < order.len() {
-        let s = scores[order[i] as usize];
-        while i < order.len() && scores[order[i] as usize] == s {
-            if positive[order[i] as usize] {
-                tp += 1;
-            } else {
-                fp += 1;
-            }
-            i += 1;
-        }
-        // Everything in order[..i] is called defective.
-        let f1 = 2.0 * tp as f64 / (tp + fp + pos) as f64;
-        if f1 > best_f1 {
-            (best_f1, best_cut) = (f1, i);
-        }
-    }
-    let lowest_in = scores[order[best_cut - 1] as usize];
-    Some(match order.get(best_cut) {
-        Some(&next) => (lowest_in + scores[next as usize]) / 2.0,
-        None => lowest_in,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn f1_threshold_splits_the_gap_and_trades_errors() {
-        // Separable: halfway between the lowest defect (0.7) and the highest good (0.5).
-        let t = f1_optimal_threshold(&[0.1, 0.5, 0.7, 0.9], &[false, false, true, true]).unwrap();
-        assert!((t - 0.6).abs() < 1e-6, "{t}");
-        // One good sample above both defects: calling all three defective (tp 2, fp 1:
-        // F1 0.8) beats calling only the top one (tp 0) or the top two (F1 0.5).
-        let s = [0.1, 0.2, 0.6, 0.7, 0.8];
-        let l = [false, false, true, true, false];
-        let t = f1_optimal_threshold(&s, &l).unwrap();
-        assert!((t - 0.4).abs() < 1e-6, "{t}");
-        assert!(f1_optimal_threshold(&[0.1, 0.2], &[false, false]).is_none());
-    }
 
     #[test]
     fn auroc_handles_ties_like_sklearn() {

@@ -15,8 +15,8 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressDrawTarget};
 use serde::Serialize;
 
+use crate::dataset::{labelled_images, load_mask, load_rgb, DatasetError, LabelledImage};
 use crate::engine::EngineError;
-use crate::fit::{list_images, load_rgb, FitError};
 use crate::frame::{FrameLayout, PixelFormat};
 use crate::heads::AnomalyConfig;
 use crate::pipeline::{Worker, WorkerError};
@@ -37,7 +37,7 @@ pub enum EvalError {
     )]
     Layout(PathBuf),
     #[error(transparent)]
-    Image(#[from] FitError),
+    Data(#[from] DatasetError),
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error("{path}: {source}")]
@@ -94,69 +94,14 @@ struct Sample {
     mask: Vec<bool>,
 }
 
-/// The test images of an MVTec-layout folder: (defect type or "good", image, mask).
-fn test_items(data: &Path) -> Result<Vec<(String, PathBuf, Option<PathBuf>)>, EvalError> {
-    let items = labelled_items(&data.join("test"), &data.join("ground_truth"))
+/// The test images of an MVTec-layout folder (`test/`, masks in `ground_truth/`).
+fn test_items(data: &Path) -> Result<Vec<LabelledImage>, EvalError> {
+    let items = labelled_images(&data.join("test"), &data.join("ground_truth"))
         .map_err(|_| EvalError::Layout(data.to_path_buf()))?;
-    if !items.iter().any(|i| i.0 == "good") || !items.iter().any(|i| i.0 != "good") {
+    if !items.iter().any(|i| i.is_good()) || items.iter().all(|i| i.is_good()) {
         return Err(EvalError::Layout(data.to_path_buf()));
     }
     Ok(items)
-}
-
-/// Labelled images: `images/good/*`, `images/<defect>/*` (a folder named `ground_truth`
-/// is skipped), masks at `masks/<defect>/<stem>_mask.png`. Sorted by type, then file.
-pub(crate) fn labelled_items(
-    images: &Path,
-    masks: &Path,
-) -> Result<Vec<(String, PathBuf, Option<PathBuf>)>, FitError> {
-    let mut kinds: Vec<String> = std::fs::read_dir(images)
-        .map_err(|source| FitError::ListDir {
-            dir: images.to_path_buf(),
-            source,
-        })?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|k| k != "ground_truth")
-        .collect();
-    kinds.sort();
-    let mut items = Vec::new();
-    for kind in kinds {
-        for img in list_images(&images.join(&kind))? {
-            let mask = (kind != "good").then(|| {
-                let stem = img.file_stem().map(|s| s.to_string_lossy().into_owned());
-                masks
-                    .join(&kind)
-                    .join(format!("{}_mask.png", stem.unwrap_or_default()))
-            });
-            items.push((kind.clone(), img, mask));
-        }
-    }
-    Ok(items)
-}
-
-/// A mask resampled (nearest) to the map size; absent masks mean "no defect pixels".
-pub(crate) fn load_mask(path: Option<&Path>, w: usize, h: usize) -> Result<Vec<bool>, FitError> {
-    let Some(path) = path.filter(|p| p.is_file()) else {
-        return Ok(vec![false; w * h]);
-    };
-    let img = image::open(path)
-        .map_err(|e| FitError::Unreadable {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?
-        .to_luma8();
-    let (mw, mh) = (img.width() as usize, img.height() as usize);
-    let mut out = vec![false; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let sx = (x * mw / w).min(mw - 1);
-            let sy = (y * mh / h).min(mh - 1);
-            out[y * w + x] = img.get_pixel(sx as u32, sy as u32)[0] > 127;
-        }
-    }
-    Ok(out)
 }
 
 pub fn evaluate(
@@ -177,7 +122,8 @@ pub fn evaluate(
     }
     let mut samples = Vec::with_capacity(items.len());
     let mut busy = 0.0;
-    for (kind, path, mask) in &items {
+    for item in &items {
+        let path = &item.image;
         let (rgb, w, h) = load_rgb(path)?;
         let layout = FrameLayout::packed(w, h, PixelFormat::Rgb24);
         let t = Instant::now();
@@ -193,7 +139,7 @@ pub fn evaluate(
             .filter(|e| e.width > 0)
             .ok_or_else(|| EvalError::NoMap { path: path.clone() })?;
         samples.push(Sample {
-            kind: kind.clone(),
+            kind: item.kind.clone(),
             file: path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -201,7 +147,7 @@ pub fn evaluate(
             score: ev.score,
             ng: inspection.verdict == Verdict::Ng,
             map: ev.map.to_vec(),
-            mask: load_mask(mask.as_deref(), ev.width, ev.height)?,
+            mask: load_mask(item.mask.as_deref(), ev.width, ev.height)?,
         });
         pb.inc(1);
     }

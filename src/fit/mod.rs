@@ -9,10 +9,11 @@
 //!    good score is the threshold).
 //! 5. Write the artifact (`docs/patchcore-artifact.md`).
 
-mod images;
+mod calibration;
+mod holdout;
 mod plan;
 
-pub use images::{list_images, load_rgb, split};
+pub use holdout::split;
 pub use plan::{fit_plan, FitPlan};
 
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use crate::dataset::{labelled_images, list_images, load_mask, load_rgb, DatasetError};
 use crate::engine::{EngineError, InferenceSession, SessionOptions};
 use crate::frame::{FrameLayout, PixelFormat};
 use crate::heads::PatchCoreScorer;
@@ -29,14 +31,12 @@ use crate::patchcore::artifact::*;
 use crate::patchcore::coreset::{greedy_coreset, CoresetOptions};
 use crate::patchcore::{FeatureLayout, MemoryBank, PatchAssembler, LAYER_S16, LAYER_S8};
 use crate::preprocess::{PreprocessError, Preprocessor};
+use calibration::Calibration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FitError {
-    #[error("cannot list {dir}: {source}")]
-    ListDir {
-        dir: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Data(#[from] DatasetError),
     #[error(
         "{dir} holds {found} good image(s); fitting needs at least {need} (PNG, JPEG or BMP).\n\
          Fix: add more photos of good parts, or lower [fit] min_images"
@@ -46,8 +46,6 @@ pub enum FitError {
         found: usize,
         need: usize,
     },
-    #[error("cannot read image {path}: {reason}\nFix: remove or replace the file (fitting uses every image in the folder)")]
-    Unreadable { path: PathBuf, reason: String },
     #[error("image {path}: {source}")]
     Preprocess {
         path: PathBuf,
@@ -243,7 +241,7 @@ pub fn fit(plan: &FitPlan, opts: &FitOptions) -> Result<FitReport, FitError> {
     let mut scorer = PatchCoreScorer::new(Arc::clone(&artifact));
     let (mw, mh) = scorer.map_size();
     let validation = match &plan.validation {
-        Some(v) => crate::eval::labelled_items(v, &v.join("ground_truth"))?,
+        Some(v) => labelled_images(v, &v.join("ground_truth"))?,
         None => Vec::new(),
     };
     let mut cal = Calibration::default();
@@ -256,16 +254,18 @@ pub fn fit(plan: &FitPlan, opts: &FitOptions) -> Result<FitReport, FitError> {
         cal.add(s, false, &map, Some(&vec![false; map.len()]));
         pb.inc(1);
     }
-    for (kind, path, mask) in &validation {
-        let s = backbone.features(path, |s8, s16| scorer.score_features(s8, s16, &mut map))?;
+    for item in &validation {
+        let s = backbone.features(&item.image, |s8, s16| {
+            scorer.score_features(s8, s16, &mut map)
+        })?;
         // A defect image without a mask still counts for the image threshold; its pixels
         // are left out of the pixel threshold (their labels are unknown).
-        let labels = match mask {
-            Some(m) if m.is_file() => Some(crate::eval::load_mask(Some(m), mw, mh)?),
+        let labels = match &item.mask {
+            Some(m) if m.is_file() => Some(load_mask(Some(m), mw, mh)?),
             Some(_) => None,
             None => Some(vec![false; map.len()]),
         };
-        cal.add(s, kind != "good", &map, labels.as_deref());
+        cal.add(s, !item.is_good(), &map, labels.as_deref());
         pb.inc(1);
     }
     pb.finish();
@@ -298,87 +298,6 @@ pub fn fit(plan: &FitPlan, opts: &FitOptions) -> Result<FitReport, FitError> {
             total: t0.elapsed().as_secs_f64(),
         },
     })
-}
-
-/// Scores of the calibration images: image scores with labels, and pixel values with
-/// labels where they are known.
-#[derive(Default)]
-struct Calibration {
-    images: Vec<f32>,
-    image_defective: Vec<bool>,
-    pixels: Vec<f32>,
-    pixel_defective: Vec<bool>,
-    /// Range of every map value seen (labelled or not), for the normalisation.
-    pix_min: f32,
-    pix_max: f32,
-}
-
-impl Calibration {
-    fn add(&mut self, score: f32, defective: bool, map: &[f32], labels: Option<&[bool]>) {
-        if self.images.is_empty() {
-            (self.pix_min, self.pix_max) = (f32::INFINITY, f32::NEG_INFINITY);
-        }
-        self.images.push(score);
-        self.image_defective.push(defective);
-        for &v in map {
-            self.pix_min = self.pix_min.min(v);
-            self.pix_max = self.pix_max.max(v);
-        }
-        if let Some(l) = labels {
-            self.pixels.extend_from_slice(map);
-            self.pixel_defective.extend_from_slice(l);
-        }
-    }
-
-    /// F1-optimal thresholds where defective samples exist (anomalib's
-    /// `F1AdaptiveThreshold`), else the largest good score (anomalib's rule without
-    /// anomalous validation samples). min/max: the range of all calibration scores.
-    fn thresholds(&self, holdout: usize, validation: usize) -> Thresholds {
-        use crate::eval::metrics::f1_optimal_threshold;
-        let max_good = |v: &[f32], d: &[bool]| {
-            v.iter()
-                .zip(d)
-                .filter(|(_, &d)| !d)
-                .map(|(&v, _)| v)
-                .fold(f32::NEG_INFINITY, f32::max)
-        };
-        let img_f1 = f1_optimal_threshold(&self.images, &self.image_defective);
-        let pix_f1 = f1_optimal_threshold(&self.pixels, &self.pixel_defective);
-        let img_t = img_f1.unwrap_or_else(|| max_good(&self.images, &self.image_defective));
-        let pix_t = pix_f1.unwrap_or_else(|| max_good(&self.pixels, &self.pixel_defective));
-        let img_min = self.images.iter().copied().fold(f32::INFINITY, f32::min);
-        let img_max = self
-            .images
-            .iter()
-            .copied()
-            .fold(f32::NEG_INFINITY, f32::max);
-        let rule = |f1: bool| {
-            if f1 {
-                "F1-optimal on labelled validation samples (midway between the classes at the best cut)"
-            } else {
-                "largest good score (no defective validation samples)"
-            }
-        };
-        Thresholds {
-            image: Normalisation {
-                threshold: img_t,
-                min: img_min,
-                max: img_max,
-            },
-            pixel: Normalisation {
-                threshold: pix_t,
-                min: self.pix_min,
-                max: self.pix_max,
-            },
-            method: format!(
-                "{holdout} good hold-out + {validation} validation images; image: {}; pixel: {}; \
-                 min/max = range of all calibration scores",
-                rule(img_f1.is_some()),
-                rule(pix_f1.is_some())
-            ),
-            calibration_images: holdout + validation,
-        }
-    }
 }
 
 fn header(

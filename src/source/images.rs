@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::{Next, Source, SourceError};
 use crate::frame::{BufferPool, Frame, FrameLayout, FrameMeta, FrameOrigin, PixelFormat};
 
-const EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
+pub const EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
 
 pub struct ImageFolder {
     root: PathBuf,

@@ -8,7 +8,7 @@ mod spec;
 mod synthetic;
 pub mod v4l2;
 
-pub use images::ImageFolder;
+pub use images::{ImageFolder, EXTENSIONS as IMAGE_EXTENSIONS};
 pub use raw::{RawReplay, RawSidecar};
 pub use synthetic::{encode, Synthetic};
 
