@@ -83,6 +83,16 @@ impl PixelFormat {
         }
     }
 
+    /// [`frame_len`](Self::frame_len) for sizes read from files: `None` on overflow.
+    pub fn checked_frame_len(self, stride: usize, height: u32) -> Option<usize> {
+        let h = height as usize;
+        let plane = stride.checked_mul(h)?;
+        match self {
+            PixelFormat::Nv12 => plane.checked_add(stride.checked_mul(h.div_ceil(2))?),
+            _ => Some(plane),
+        }
+    }
+
     /// Whether the width must be even (4:2:x chroma is shared by pixel pairs).
     pub fn needs_even_width(self) -> bool {
         matches!(
@@ -166,11 +176,16 @@ impl FrameLayout {
                 min,
             });
         }
-        if len < self.frame_len() {
-            return Err(FrameError::Truncated {
-                have: len,
-                need: self.frame_len(),
-            });
+        // Checked: stride and height may come from a file.
+        let need = self
+            .format
+            .checked_frame_len(self.stride, self.height)
+            .ok_or(FrameError::Overflow {
+                stride: self.stride,
+                height: self.height,
+            })?;
+        if len < need {
+            return Err(FrameError::Truncated { have: len, need });
         }
         Ok(())
     }
@@ -186,6 +201,8 @@ pub enum FrameError {
     StrideTooSmall { stride: usize, min: usize },
     #[error("frame holds {have} bytes but its size and format need {need}")]
     Truncated { have: usize, need: usize },
+    #[error("stride {stride} bytes x {height} rows does not fit in memory")]
+    Overflow { stride: usize, height: u32 },
 }
 
 /// Where a frame came from and when; travels with the frame into the defect log.
