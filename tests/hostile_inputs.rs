@@ -64,3 +64,23 @@ fn item_10_sidecar_arithmetic_is_checked() {
         }
     }
 }
+
+#[test]
+fn item_15_devices_json_without_a_camera_prints_an_empty_list() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lineside"))
+        .args(["devices", "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // stdout is JSON whatever is attached: `[]` on a machine without cameras.
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(list.is_array(), "{list}");
+    let attached = std::fs::read_dir("/dev").is_ok_and(|d| {
+        d.flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("video"))
+    });
+    if !attached {
+        assert_eq!(list, serde_json::json!([]));
+    }
+}
