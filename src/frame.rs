@@ -191,6 +191,70 @@ impl FrameLayout {
     }
 }
 
+/// How large a frame a source may produce, checked against sizes read from files (image
+/// headers, raw sidecars) before any buffer is sized: a few header bytes must not make the
+/// process allocate gigabytes. `[source] max_pixels` and `max_frame_bytes` override it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameLimits {
+    /// Pixels per frame (width x height).
+    pub max_pixels: u64,
+    /// Bytes one frame's buffer may take.
+    pub max_bytes: u64,
+}
+
+impl FrameLimits {
+    /// 100 megapixels; 512 MiB per frame buffer.
+    pub const DEFAULT: FrameLimits = FrameLimits {
+        max_pixels: 100_000_000,
+        max_bytes: 512 << 20,
+    };
+
+    /// Checks a `width`x`height` frame of `bytes` bytes (`None`: the size overflowed).
+    pub fn check(&self, width: u32, height: u32, bytes: Option<u64>) -> Result<(), LimitError> {
+        let pixels = u64::from(width) * u64::from(height);
+        if pixels > self.max_pixels {
+            return Err(LimitError::Pixels {
+                width,
+                height,
+                max: self.max_pixels,
+            });
+        }
+        match bytes {
+            Some(b) if b <= self.max_bytes => Ok(()),
+            _ => Err(LimitError::Bytes {
+                width,
+                height,
+                bytes,
+                max: self.max_bytes,
+            }),
+        }
+    }
+}
+
+impl Default for FrameLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum LimitError {
+    #[error(
+        "{width}x{height} is more than {max} pixels per frame; if that size is real, raise [source] max_pixels"
+    )]
+    Pixels { width: u32, height: u32, max: u64 },
+    #[error(
+        "a {width}x{height} frame needs {} bytes, more than {max}; if that size is real, raise [source] max_frame_bytes",
+        bytes.map_or_else(|| "more than 2^64".to_string(), |b| b.to_string())
+    )]
+    Bytes {
+        width: u32,
+        height: u32,
+        bytes: Option<u64>,
+        max: u64,
+    },
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum FrameError {
     #[error("frame has zero width or height")]

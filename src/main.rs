@@ -217,7 +217,7 @@ fn validate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
     };
     let mut failed = 0;
     for f in &files {
-        match lineside::scenario::check(f) {
+        match lineside::scenario::validate(f) {
             Ok(plan) => println!(
                 "ok: {} ({}; model {} {}x{}; {} classes)",
                 f.display(),

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Next, Source, SourceError};
 use crate::frame::{
-    BufferPool, Frame, FrameError, FrameLayout, FrameMeta, FrameOrigin, PixelFormat,
+    BufferPool, Frame, FrameError, FrameLayout, FrameLimits, FrameMeta, FrameOrigin, PixelFormat,
 };
 
 /// What a sidecar says about the frames in its raw file. Written by `lineside record`;
@@ -120,7 +120,13 @@ pub struct RawReplay {
 }
 
 impl RawReplay {
+    /// Opens with the default [`FrameLimits`].
     pub fn open(path: &Path, repeat: u32) -> Result<Self, SourceError> {
+        Self::open_with(path, repeat, FrameLimits::DEFAULT)
+    }
+
+    /// Opens `path`, refusing a sidecar that describes a frame beyond `limits`.
+    pub fn open_with(path: &Path, repeat: u32, limits: FrameLimits) -> Result<Self, SourceError> {
         let open_err = |p: &Path, reason: String| SourceError::Open {
             path: p.to_path_buf(),
             reason,
@@ -148,6 +154,9 @@ impl RawReplay {
             let meta = RawSidecar::parse(&text)
                 .map_err(|e| open_err(&sidecar, format!("invalid sidecar: {e}")))?;
             let (layout, frame_bytes) = meta.layout().map_err(|e| open_err(&sidecar, e))?;
+            limits
+                .check(layout.width, layout.height, Some(frame_bytes as u64))
+                .map_err(|e| open_err(&sidecar, e.to_string()))?;
             let len = std::fs::metadata(&p)
                 .map_err(|e| open_err(&p, e.to_string()))?
                 .len();
@@ -178,6 +187,13 @@ impl RawReplay {
             index: 0,
             reader: None,
         })
+    }
+
+    /// The first file's frame size.
+    pub fn first_size(&self) -> Option<(u32, u32)> {
+        self.files
+            .first()
+            .map(|f| (f.layout.width, f.layout.height))
     }
 
     /// Moves to the next file (or pass); false at the end.
