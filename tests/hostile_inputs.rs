@@ -259,3 +259,43 @@ fn item_3_sizes_from_sidecars_and_config_are_limited_before_allocation() {
         assert!(text.contains(want), "{to}: {text}");
     }
 }
+
+#[test]
+fn item_5_truncated_jpeg_is_an_error_record_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = dir.path().join("frames");
+    std::fs::create_dir(&frames).unwrap();
+    let photos = common::root().join("scenarios/samples/photos");
+    let img = image::open(photos.join("coffee.png")).unwrap();
+    let mut jpeg = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut jpeg),
+        image::ImageFormat::Jpeg,
+    )
+    .unwrap();
+    write(&frames.join("a_whole.jpg"), &jpeg);
+    // Cut mid-scan: the decoder alone would fill the rest with grey and succeed.
+    write(&frames.join("b_cut.jpg"), &jpeg[..jpeg.len() * 2 / 3]);
+    let png = std::fs::read(photos.join("chelsea.png")).unwrap();
+    write(&frames.join("c_cut.png"), &png[..png.len() * 2 / 3]);
+    let scenario = demo_on(dir.path(), &frames, |s| s);
+    let (code, text) = lineside(
+        &["run", "--no-progress", scenario.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{text}");
+    let r = records(dir.path());
+    assert_eq!(r.len(), 3, "{r:?}");
+    assert_ne!(r[0]["verdict"], "ERROR", "{}", r[0]);
+    for (i, name) in [(1, "b_cut.jpg"), (2, "c_cut.png")] {
+        assert_eq!(r[i]["item"], name);
+        assert_eq!(r[i]["verdict"], "ERROR", "{}", r[i]);
+        let e = r[i]["error"].as_str().unwrap();
+        assert!(e.contains(name), "{e}");
+    }
+    assert!(
+        r[1]["error"].as_str().unwrap().contains("truncated"),
+        "{}",
+        r[1]
+    );
+}

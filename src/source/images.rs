@@ -237,10 +237,14 @@ impl Source for ImageFolder {
 /// Decodes `path` with the decoder's own allocation limit set from `limits` (a header
 /// can lie about what the data needs).
 fn decode(path: &Path, limits: &FrameLimits) -> Result<image::DynamicImage, String> {
-    let mut reader = image::ImageReader::open(path)
-        .map_err(|e| e.to_string())?
+    let data = std::fs::read(path).map_err(|e| e.to_string())?;
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(&data[..]))
         .with_guessed_format()
         .map_err(|e| e.to_string())?;
+    // The JPEG decoder fills a cut scan with grey and succeeds: refuse a partial file.
+    if reader.format() == Some(image::ImageFormat::Jpeg) {
+        super::jpeg::check_complete(&data)?;
+    }
     let mut l = image::Limits::default();
     // A decoder may hold RGBA16 (8 bytes a pixel) before the conversion to a 3-byte frame.
     l.max_alloc = Some(limits.max_bytes.saturating_mul(3));

@@ -3,6 +3,7 @@
 //! frame once warm, except to decode compressed image files.
 
 mod images;
+pub mod jpeg;
 mod raw;
 mod spec;
 mod synthetic;
