@@ -66,7 +66,7 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
     config::check_id(&f, &mut errs);
     let source = source_plan(&f, &mut errs);
     // `validate` opens what `run` opens: folder listings, sidecars, image headers.
-    let _probe = source
+    let probe = source
         .as_ref()
         .and_then(|p| probe_source(&f, p, strict, &mut errs));
     let (workers, intra_threads) = config::threads(&f, &mut errs);
@@ -88,6 +88,19 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
     let mut preprocess = config::preprocess_spec(&f, &model, &mut errs);
     if let Some(p) = preprocess.as_mut() {
         (kind.preprocess_defaults)(&f, &model, p);
+    }
+    if let Some(roi) = preprocess.as_ref().and_then(|p| p.roi) {
+        // Run checks the roi on every frame; check it on the first one now.
+        if roi.width == 0 || roi.height == 0 {
+            errs.push(f.diag(
+                "preprocess.roi",
+                "has zero width or height; give [x, y, width, height] with both at least 1",
+            ));
+        } else if let Some((w, h)) = probe.as_ref().and_then(|p| p.frame_size) {
+            if let Err(e) = crate::preprocess::check_roi(roi, w, h) {
+                errs.push(f.diag("preprocess.roi", e.to_string()));
+            }
+        }
     }
     let head = head_plan(&f, kind, &model, &labels, preprocess.as_ref(), &mut errs);
     let (Some(source), Some(preprocess), Some(head)) = (source, preprocess, head) else {

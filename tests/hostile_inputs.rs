@@ -299,3 +299,57 @@ fn item_5_truncated_jpeg_is_an_error_record_naming_the_file() {
         r[1]
     );
 }
+
+#[test]
+fn item_6_validate_opens_sidecars_checks_roi_and_refuses_an_empty_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = dir.path().join("frames");
+    std::fs::create_dir(&frames).unwrap();
+    let photos = common::root().join("scenarios/samples/photos");
+    // chelsea.png is 451x300.
+    std::fs::copy(photos.join("chelsea.png"), frames.join("chelsea.png")).unwrap();
+    let validate = |edit: &dyn Fn(String) -> String| {
+        let scenario = demo_on(dir.path(), &frames, edit);
+        lineside(&["validate", scenario.to_str().unwrap()], dir.path())
+    };
+    let (code, text) = validate(&|s| s);
+    assert_eq!(code, 0, "{text}");
+    for roi in [
+        "[400, 0, 100, 100]",
+        "[0, 0, 0, 10]",
+        "[1000, 1000, 10, 10]",
+    ] {
+        let (code, text) =
+            validate(&|s| s.replacen("[preprocess]", &format!("[preprocess]\nroi = {roi}"), 1));
+        assert_eq!(code, 1, "{roi}: {text}");
+        assert!(text.contains("preprocess.roi"), "{roi}: {text}");
+    }
+    // Raw replays: a missing sidecar and an invalid one.
+    let raw_frames = dir.path().join("raw");
+    std::fs::create_dir(&raw_frames).unwrap();
+    write(&raw_frames.join("a.raw"), vec![0u8; 8]);
+    let raw_scenario = |dir: &Path| {
+        let raw = raw_frames.join("a.raw");
+        demo_on(dir, &frames, |s| {
+            s.replace("kind = \"images\"", "kind = \"raw\"")
+                .replace(frames.to_str().unwrap(), raw.to_str().unwrap())
+        })
+    };
+    let scenario = raw_scenario(dir.path());
+    let (code, text) = lineside(&["validate", scenario.to_str().unwrap()], dir.path());
+    assert_eq!(code, 1, "missing sidecar: {text}");
+    assert!(text.contains("sidecar"), "{text}");
+    write(
+        &raw_frames.join("a.raw.json"),
+        r#"{"width":4,"height":"two"}"#,
+    );
+    let (code, text) = lineside(&["validate", scenario.to_str().unwrap()], dir.path());
+    assert_eq!(code, 1, "invalid sidecar: {text}");
+    assert!(text.contains("invalid sidecar"), "{text}");
+    // An empty folder of scenarios checks nothing: an error, not a silent ok.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let (code, text) = lineside(&["validate", empty.to_str().unwrap()], dir.path());
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("no scenario files"), "{text}");
+}
