@@ -83,6 +83,16 @@ impl PixelFormat {
         }
     }
 
+    /// [`frame_len`](Self::frame_len) for sizes read from files: `None` on overflow.
+    pub fn checked_frame_len(self, stride: usize, height: u32) -> Option<usize> {
+        let h = height as usize;
+        let plane = stride.checked_mul(h)?;
+        match self {
+            PixelFormat::Nv12 => plane.checked_add(stride.checked_mul(h.div_ceil(2))?),
+            _ => Some(plane),
+        }
+    }
+
     /// Whether the width must be even (4:2:x chroma is shared by pixel pairs).
     pub fn needs_even_width(self) -> bool {
         matches!(
@@ -166,14 +176,83 @@ impl FrameLayout {
                 min,
             });
         }
-        if len < self.frame_len() {
-            return Err(FrameError::Truncated {
-                have: len,
-                need: self.frame_len(),
-            });
+        // Checked: stride and height may come from a file.
+        let need = self
+            .format
+            .checked_frame_len(self.stride, self.height)
+            .ok_or(FrameError::Overflow {
+                stride: self.stride,
+                height: self.height,
+            })?;
+        if len < need {
+            return Err(FrameError::Truncated { have: len, need });
         }
         Ok(())
     }
+}
+
+/// How large a frame a source may produce, checked against sizes read from files (image
+/// headers, raw sidecars) before any buffer is sized: a few header bytes must not make the
+/// process allocate gigabytes. `[source] max_pixels` and `max_frame_bytes` override it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameLimits {
+    /// Pixels per frame (width x height).
+    pub max_pixels: u64,
+    /// Bytes one frame's buffer may take.
+    pub max_bytes: u64,
+}
+
+impl FrameLimits {
+    /// 100 megapixels; 512 MiB per frame buffer.
+    pub const DEFAULT: FrameLimits = FrameLimits {
+        max_pixels: 100_000_000,
+        max_bytes: 512 << 20,
+    };
+
+    /// Checks a `width`x`height` frame of `bytes` bytes (`None`: the size overflowed).
+    pub fn check(&self, width: u32, height: u32, bytes: Option<u64>) -> Result<(), LimitError> {
+        let pixels = u64::from(width) * u64::from(height);
+        if pixels > self.max_pixels {
+            return Err(LimitError::Pixels {
+                width,
+                height,
+                max: self.max_pixels,
+            });
+        }
+        match bytes {
+            Some(b) if b <= self.max_bytes => Ok(()),
+            _ => Err(LimitError::Bytes {
+                width,
+                height,
+                bytes,
+                max: self.max_bytes,
+            }),
+        }
+    }
+}
+
+impl Default for FrameLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum LimitError {
+    #[error(
+        "{width}x{height} is more than {max} pixels per frame; if that size is real, raise [source] max_pixels"
+    )]
+    Pixels { width: u32, height: u32, max: u64 },
+    #[error(
+        "a {width}x{height} frame needs {} bytes, more than {max}; if that size is real, raise [source] max_frame_bytes",
+        bytes.map_or_else(|| "more than 2^64".to_string(), |b| b.to_string())
+    )]
+    Bytes {
+        width: u32,
+        height: u32,
+        bytes: Option<u64>,
+        max: u64,
+    },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -186,6 +265,8 @@ pub enum FrameError {
     StrideTooSmall { stride: usize, min: usize },
     #[error("frame holds {have} bytes but its size and format need {need}")]
     Truncated { have: usize, need: usize },
+    #[error("stride {stride} bytes x {height} rows does not fit in memory")]
+    Overflow { stride: usize, height: u32 },
 }
 
 /// Where a frame came from and when; travels with the frame into the defect log.

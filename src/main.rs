@@ -221,7 +221,7 @@ fn validate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
     };
     let mut failed = 0;
     for f in &files {
-        match lineside::scenario::check(f) {
+        match lineside::scenario::validate(f) {
             Ok(plan) => println!(
                 "ok: {} ({}; model {} {}x{}; {} classes)",
                 f.display(),
@@ -324,8 +324,12 @@ fn run(paths: Vec<PathBuf>, progress: bool, cores: Option<usize>) -> anyhow::Res
 fn devices(paths: &[PathBuf], json: bool) -> anyhow::Result<ExitCode> {
     let found = v4l2::list_devices(paths);
     if found.is_empty() {
+        // No camera attached is an answer, not an error: scripts get `[]` and exit 0.
         eprintln!("no V4L2 capture devices (/dev/video*) on this machine");
-        return Ok(ExitCode::FAILURE);
+        if json {
+            println!("[]");
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     let mut failed = false;
     let mut infos = Vec::new();

@@ -63,6 +63,15 @@ pub fn expand_scenario_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnost
                 .filter(|f| f.extension().is_some_and(|e| e == "toml"))
                 .collect();
             files.sort();
+            // An empty folder checks nothing: say so rather than pass silently.
+            if files.is_empty() {
+                return Err(Diagnostic {
+                    file: p.clone(),
+                    line: None,
+                    key: String::new(),
+                    message: "no scenario files (*.toml) in this folder".into(),
+                });
+            }
             out.extend(files);
         } else {
             out.push(p.clone());

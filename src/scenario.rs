@@ -11,7 +11,7 @@ use crate::engine::ModelInfo;
 use crate::heads::{self, HeadPlan, PlanInput};
 use crate::preprocess::PreprocessSpec;
 use crate::sink;
-use crate::source::{source_plan, SourcePlan};
+use crate::source::{self, source_plan, SourcePlan};
 
 #[derive(Debug, Clone)]
 pub struct ScenarioPlan {
@@ -51,10 +51,24 @@ impl ScenarioPlan {
 
 /// Loads and checks one scenario file, reporting every problem found.
 pub fn check(path: &Path) -> Result<ScenarioPlan, Vec<Diagnostic>> {
+    check_with(path, false)
+}
+
+/// [`check`] for `lineside validate`: also refuses what `run` would only log as ERROR
+/// records (image files beyond the frame limits).
+pub fn validate(path: &Path) -> Result<ScenarioPlan, Vec<Diagnostic>> {
+    check_with(path, true)
+}
+
+fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>> {
     let f = ScenarioFile::load_checking::<crate::source::SourceSection>(path, "source")?;
     let mut errs = Vec::new();
     config::check_id(&f, &mut errs);
     let source = source_plan(&f, &mut errs);
+    // `validate` opens what `run` opens: folder listings, sidecars, image headers.
+    let probe = source
+        .as_ref()
+        .and_then(|p| probe_source(&f, p, strict, &mut errs));
     let (workers, intra_threads) = config::threads(&f, &mut errs);
     let kind = head_kind(&f, &mut errs);
     let sinks = sinks(&f, &mut errs);
@@ -74,6 +88,19 @@ pub fn check(path: &Path) -> Result<ScenarioPlan, Vec<Diagnostic>> {
     let mut preprocess = config::preprocess_spec(&f, &model, &mut errs);
     if let Some(p) = preprocess.as_mut() {
         (kind.preprocess_defaults)(&f, &model, p);
+    }
+    if let Some(roi) = preprocess.as_ref().and_then(|p| p.roi) {
+        // Run checks the roi on every frame; check it on the first one now.
+        if roi.width == 0 || roi.height == 0 {
+            errs.push(f.diag(
+                "preprocess.roi",
+                "has zero width or height; give [x, y, width, height] with both at least 1",
+            ));
+        } else if let Some((w, h)) = probe.as_ref().and_then(|p| p.frame_size) {
+            if let Err(e) = crate::preprocess::check_roi(roi, w, h) {
+                errs.push(f.diag("preprocess.roi", e.to_string()));
+            }
+        }
     }
     let head = head_plan(&f, kind, &model, &labels, preprocess.as_ref(), &mut errs);
     let (Some(source), Some(preprocess), Some(head)) = (source, preprocess, head) else {
@@ -101,6 +128,28 @@ pub fn check(path: &Path) -> Result<ScenarioPlan, Vec<Diagnostic>> {
         output_dir,
         sinks,
     })
+}
+
+/// Opens the source as `run` would (not cameras) and reports what would fail there.
+fn probe_source(
+    f: &ScenarioFile,
+    plan: &SourcePlan,
+    strict: bool,
+    errs: &mut Vec<Diagnostic>,
+) -> Option<source::Probe> {
+    match source::probe(plan) {
+        Ok(p) => {
+            // Run inspects the other files and logs these as ERROR: validate says so now.
+            for e in p.refused.iter().filter(|_| strict) {
+                errs.push(f.diag("source.path", e.to_string()));
+            }
+            Some(p)
+        }
+        Err(e) => {
+            errs.push(f.diag("source.path", e.to_string()));
+            None
+        }
+    }
 }
 
 /// The registered head kind `[head] kind` names.

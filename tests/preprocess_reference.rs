@@ -95,6 +95,20 @@ fn every_format_and_resize_matches_opencv_and_pillow() {
         roi: None,
         size: (300, 200),
     });
+    // Issue 10 item 9: a region whose letterboxed height is an exact half (303 * 320/384 =
+    // 252.5); Ultralytics (Python's round) makes it 252 rows.
+    cases.push(Case {
+        format: PixelFormat::Rgb24,
+        fit: Fit::Letterbox,
+        interpolation: Interpolation::Linear,
+        roi: Some(Rect {
+            x: 10,
+            y: 20,
+            width: 384,
+            height: 303,
+        }),
+        size: (320, 320),
+    });
     cases.push(Case {
         format: PixelFormat::Yuyv,
         fit: Fit::Stretch,

@@ -21,6 +21,12 @@ pub fn check_id(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) {
     }
 }
 
+/// `workers` (and `intra_threads`) above this many per core are refused.
+pub const MAX_WORKERS_PER_CORE: usize = 8;
+
+/// Default for `[model] max_input_pixels`: 8192 x 8192.
+pub const MAX_INPUT_PIXELS: u64 = 8192 * 8192;
+
 pub fn threads(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> (Option<usize>, usize) {
     if f.model.workers == Some(0) {
         errs.push(f.diag(
@@ -28,8 +34,25 @@ pub fn threads(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> (Option<usize>, 
             "must be at least 1 (or leave it out to use what the cores allow)",
         ));
     }
+    // Each worker owns a session and its tensors: a typo like 1000 must not exhaust memory.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let max_workers = MAX_WORKERS_PER_CORE * cores;
+    if let Some(w) = f.model.workers.filter(|&w| w > max_workers) {
+        errs.push(f.diag(
+            "model.workers",
+            format!(
+                "{w} is more than {MAX_WORKERS_PER_CORE} per core ({cores} cores here): set at most {max_workers}, or leave it out to use what the cores allow"
+            ),
+        ));
+    }
     if f.model.intra_threads == Some(0) {
         errs.push(f.diag("model.intra_threads", "must be at least 1"));
+    }
+    if let Some(t) = f.model.intra_threads.filter(|&t| t > max_workers) {
+        errs.push(f.diag(
+            "model.intra_threads",
+            format!("{t} is more than {MAX_WORKERS_PER_CORE} per core ({cores} cores here): set at most {max_workers}"),
+        ));
     }
     (f.model.workers, f.model.intra_threads.unwrap_or(1).max(1))
 }
@@ -188,6 +211,25 @@ pub fn preprocess_spec(
             (1, 1)
         }
     };
+    // Checked before any tensor is sized from it (a model can declare 100000 x 100000).
+    let max_input = f.model.max_input_pixels.unwrap_or(MAX_INPUT_PIXELS);
+    if u64::from(size.0) * u64::from(size.1) > max_input {
+        let key = if fixed.is_some() {
+            "model.path"
+        } else {
+            "preprocess.size"
+        };
+        errs.push(f.diag(key, format!(
+            "the model input would be {}x{}, more than {max_input} pixels; use a smaller input, or raise [model] max_input_pixels if it is real",
+            size.0, size.1
+        )));
+    }
+    if f.model.max_input_pixels == Some(0) {
+        errs.push(f.diag(
+            "model.max_input_pixels",
+            "must be at least 1 (leave it out for the default)",
+        ));
+    }
     let fit = p.fit.unwrap_or_default();
     let crop_fraction = p.crop_fraction.unwrap_or(1.0);
     if !(crop_fraction > 0.0 && crop_fraction <= 1.0) {

@@ -28,6 +28,9 @@ pub struct ModelSection {
     pub workers: Option<usize>,
     /// ONNX Runtime intra-op threads per worker (default 1).
     pub intra_threads: Option<usize>,
+    /// Largest model input accepted, in pixels (width x height; default 8192 x 8192): each
+    /// worker holds a float tensor of this size.
+    pub max_input_pixels: Option<u64>,
 }
 
 /// `roi` may be written `[x, y, width, height]` or as a table.

@@ -220,17 +220,7 @@ impl Preprocessor {
     fn replan(&mut self, fw: u32, fh: u32) -> Result<(), PreprocessError> {
         let region = match self.spec.roi {
             Some(r) => {
-                if r.width == 0
-                    || r.height == 0
-                    || r.x.saturating_add(r.width) > fw
-                    || r.y.saturating_add(r.height) > fh
-                {
-                    return Err(PreprocessError::RoiOutside {
-                        roi: r,
-                        width: fw,
-                        height: fh,
-                    });
-                }
+                check_roi(r, fw, fh)?;
                 r
             }
             None => Rect {
@@ -384,6 +374,23 @@ fn horizontal_grey(x: &Axis, row: &[u8], x_lo: usize, round: bool, out: &mut [f3
         let acc: f32 = src.iter().zip(w).map(|(&p, &wk)| wk * f32::from(p)).sum();
         *o = finish_tap(acc, round);
     }
+}
+
+/// Checks that `roi` is non-empty and lies inside a `fw`x`fh` frame (`validate` asks this
+/// of the first frame's size, `run` of every frame).
+pub fn check_roi(roi: Rect, fw: u32, fh: u32) -> Result<(), PreprocessError> {
+    if roi.width == 0
+        || roi.height == 0
+        || roi.x.saturating_add(roi.width) > fw
+        || roi.y.saturating_add(roi.height) > fh
+    {
+        return Err(PreprocessError::RoiOutside {
+            roi,
+            width: fw,
+            height: fh,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::{Next, Source, SourceError};
-use crate::frame::{BufferPool, Frame, FrameLayout, FrameMeta, FrameOrigin, PixelFormat};
+use crate::frame::{
+    BufferPool, Frame, FrameLayout, FrameLimits, FrameMeta, FrameOrigin, LimitError, PixelFormat,
+};
 
 pub const EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
 
@@ -14,10 +16,37 @@ pub struct ImageFolder {
     repeat: u32,
     next: usize,
     max_bytes: usize,
+    limits: FrameLimits,
+    /// Per file: why its header was refused (an ERROR record instead of a decode).
+    refused: Vec<Option<LimitError>>,
+    /// Per file: the size its header declares, if it could be read.
+    sizes: Vec<Option<(u32, u32)>>,
+}
+
+/// Bytes a decoded `w`x`h` image takes as a frame (packed RGB, the larger of RGB and grey).
+fn frame_bytes(w: u32, h: u32) -> Option<u64> {
+    u64::from(w).checked_mul(u64::from(h))?.checked_mul(3)
+}
+
+/// The width and height an image file's header declares, without decoding it.
+pub fn header_size(path: &Path) -> Result<(u32, u32), String> {
+    image::ImageReader::open(path)
+        .map_err(|e| e.to_string())?
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?
+        .into_dimensions()
+        .map_err(|e| e.to_string())
 }
 
 impl ImageFolder {
+    /// Opens with the default [`FrameLimits`].
     pub fn open(path: &Path, repeat: u32) -> Result<Self, SourceError> {
+        Self::open_with(path, repeat, FrameLimits::DEFAULT)
+    }
+
+    /// Opens `path`; a file whose header declares a frame beyond `limits` becomes an ERROR
+    /// record when its turn comes, the other files play.
+    pub fn open_with(path: &Path, repeat: u32, limits: FrameLimits) -> Result<Self, SourceError> {
         let open_err = |reason: String| SourceError::Open {
             path: path.to_path_buf(),
             reason,
@@ -43,13 +72,32 @@ impl ImageFolder {
                     .into(),
             ));
         }
-        // Size the pool from the headers, without decoding.
-        let max_bytes = files
-            .iter()
-            .filter_map(|f| image::image_dimensions(f).ok())
-            .map(|(w, h)| w as usize * h as usize * 3)
-            .max()
-            .unwrap_or(0);
+        // Size the pool from the headers, without decoding, and only from headers within
+        // the limits: a bomb's header must not size a buffer. An unreadable header is left
+        // to the decoder, whose error names the problem.
+        let mut max_bytes = 0u64;
+        let mut refused = Vec::with_capacity(files.len());
+        let mut sizes = Vec::with_capacity(files.len());
+        for f in &files {
+            let header = header_size(f).ok();
+            sizes.push(header);
+            let verdict = match header {
+                Some((w, h)) => {
+                    let bytes = frame_bytes(w, h);
+                    match limits.check(w, h, bytes) {
+                        Ok(()) => {
+                            max_bytes = max_bytes.max(bytes.unwrap_or(0));
+                            None
+                        }
+                        Err(e) => Some(e),
+                    }
+                }
+                None => None,
+            };
+            refused.push(verdict);
+        }
+        // Within max_bytes, which is a u64 of at most a few GiB; saturate on 32-bit.
+        let max_bytes = usize::try_from(max_bytes).unwrap_or(usize::MAX);
         Ok(ImageFolder {
             root: if path.is_file() {
                 path.parent().map(Path::to_path_buf).unwrap_or_default()
@@ -60,7 +108,31 @@ impl ImageFolder {
             repeat: repeat.max(1),
             next: 0,
             max_bytes,
+            limits,
+            refused,
+            sizes,
         })
+    }
+
+    /// The files whose headers exceed the limits, with why (`validate` reports them).
+    pub fn refused(&self) -> impl Iterator<Item = SourceError> + '_ {
+        self.files
+            .iter()
+            .zip(&self.refused)
+            .filter_map(|(path, r)| {
+                r.clone().map(|source| SourceError::TooLarge {
+                    path: path.clone(),
+                    source,
+                })
+            })
+    }
+
+    /// The size the first file's header declares, if readable and within the limits.
+    pub fn first_size(&self) -> Option<(u32, u32)> {
+        self.sizes
+            .iter()
+            .zip(&self.refused)
+            .find_map(|(s, r)| if r.is_none() { *s } else { None })
     }
 }
 
@@ -72,11 +144,16 @@ impl Source for ImageFolder {
         let item = self.next % self.files.len();
         self.next += 1;
         let path = &self.files[item];
-        let img = match image::ImageReader::open(path)
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.with_guessed_format().map_err(|e| e.to_string()))
-            .and_then(|r| r.decode().map_err(|e| e.to_string()))
-        {
+        if let Some(e) = &self.refused[item] {
+            return Next::Skipped {
+                item,
+                error: SourceError::TooLarge {
+                    path: path.clone(),
+                    source: e.clone(),
+                },
+            };
+        }
+        let img = match decode(path, &self.limits) {
             Ok(img) => img,
             Err(reason) => {
                 return Next::Skipped {
@@ -88,10 +165,30 @@ impl Source for ImageFolder {
                 }
             }
         };
+        let (w, h) = (img.width(), img.height());
+        // The file may have changed since its header was read: never outgrow the pool.
+        if frame_bytes(w, h).is_none_or(|b| b > self.max_bytes as u64) {
+            let e = self
+                .limits
+                .check(w, h, frame_bytes(w, h))
+                .err()
+                .unwrap_or(LimitError::Bytes {
+                    width: w,
+                    height: h,
+                    bytes: frame_bytes(w, h),
+                    max: self.max_bytes as u64,
+                });
+            return Next::Skipped {
+                item,
+                error: SourceError::TooLarge {
+                    path: path.clone(),
+                    source: e,
+                },
+            };
+        }
         let Some(mut buffer) = pool.take() else {
             return Next::End;
         };
-        let (w, h) = (img.width(), img.height());
         let layout = if img.color().has_color() {
             let rgb = img.to_rgb8();
             buffer.fill(rgb.len()).copy_from_slice(rgb.as_raw());
@@ -135,4 +232,22 @@ impl Source for ImageFolder {
     fn describe(&self) -> String {
         format!("images:{}", self.root.display())
     }
+}
+
+/// Decodes `path` with the decoder's own allocation limit set from `limits` (a header
+/// can lie about what the data needs).
+fn decode(path: &Path, limits: &FrameLimits) -> Result<image::DynamicImage, String> {
+    let data = std::fs::read(path).map_err(|e| e.to_string())?;
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(&data[..]))
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?;
+    // The JPEG decoder fills a cut scan with grey and succeeds: refuse a partial file.
+    if reader.format() == Some(image::ImageFormat::Jpeg) {
+        super::jpeg::check_complete(&data)?;
+    }
+    let mut l = image::Limits::default();
+    // A decoder may hold RGBA16 (8 bytes a pixel) before the conversion to a 3-byte frame.
+    l.max_alloc = Some(limits.max_bytes.saturating_mul(3));
+    reader.limits(l);
+    reader.decode().map_err(|e| e.to_string())
 }

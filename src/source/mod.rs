@@ -3,18 +3,19 @@
 //! frame once warm, except to decode compressed image files.
 
 mod images;
+pub mod jpeg;
 mod raw;
 mod spec;
 mod synthetic;
 pub mod v4l2;
 
-pub use images::{ImageFolder, EXTENSIONS as IMAGE_EXTENSIONS};
+pub use images::{header_size, ImageFolder, EXTENSIONS as IMAGE_EXTENSIONS};
 pub use raw::{RawReplay, RawSidecar};
 pub use synthetic::{encode, Synthetic};
 
 use std::path::PathBuf;
 
-use crate::frame::{BufferPool, Frame, FrameError, FrameOrigin};
+use crate::frame::{BufferPool, Frame, FrameError, FrameOrigin, LimitError};
 pub use spec::{
     check_source, source_plan, ControlsSection, Pattern, SourceKind, SourcePlan, SourceSection,
 };
@@ -34,6 +35,10 @@ pub enum SourceError {
     },
     #[error("{path}: {source}")]
     Frame { path: PathBuf, source: FrameError },
+    /// A file whose header declares a frame larger than `[source] max_pixels` /
+    /// `max_frame_bytes`; refused before anything is allocated for it.
+    #[error("{path}: refused: {source}")]
+    TooLarge { path: PathBuf, source: LimitError },
     /// A camera frame that cannot be used (undecodable MJPEG, short `bytesused`).
     #[error("camera frame {sequence}: {reason}")]
     Corrupt { sequence: u32, reason: String },
@@ -87,12 +92,45 @@ pub trait Source: Send {
     fn describe(&self) -> String;
 }
 
+/// What `validate` learns by opening a replay the way `run` would, without reading frames.
+#[derive(Debug, Default)]
+pub struct Probe {
+    /// The size of the first frame, where it is known without a camera.
+    pub frame_size: Option<(u32, u32)>,
+    /// Items `run` would turn into ERROR records (image headers beyond the limits).
+    pub refused: Vec<SourceError>,
+}
+
+/// Opens what `run` opens for this source (folder listing, sidecars, image headers) and
+/// reports the first frame size; cameras are not opened (they may be in use).
+pub fn probe(plan: &SourcePlan) -> Result<Probe, SourceError> {
+    let path = || plan.path.clone().unwrap_or_default();
+    Ok(match plan.kind {
+        SourceKind::Images => {
+            let s = ImageFolder::open_with(&path(), plan.repeat, plan.limits)?;
+            Probe {
+                frame_size: s.first_size(),
+                refused: s.refused().collect(),
+            }
+        }
+        SourceKind::Raw => Probe {
+            frame_size: RawReplay::open_with(&path(), plan.repeat, plan.limits)?.first_size(),
+            refused: Vec::new(),
+        },
+        SourceKind::Synthetic => Probe {
+            frame_size: Some((plan.width, plan.height)),
+            refused: Vec::new(),
+        },
+        SourceKind::V4l2 => Probe::default(),
+    })
+}
+
 /// Opens the source a scenario describes.
 pub fn open(plan: &SourcePlan) -> Result<Box<dyn Source>, SourceError> {
     let path = || plan.path.clone().unwrap_or_default();
     Ok(match plan.kind {
-        SourceKind::Images => Box::new(ImageFolder::open(&path(), plan.repeat)?),
-        SourceKind::Raw => Box::new(RawReplay::open(&path(), plan.repeat)?),
+        SourceKind::Images => Box::new(ImageFolder::open_with(&path(), plan.repeat, plan.limits)?),
+        SourceKind::Raw => Box::new(RawReplay::open_with(&path(), plan.repeat, plan.limits)?),
         SourceKind::Synthetic => Box::new(Synthetic::new(
             plan.width,
             plan.height,

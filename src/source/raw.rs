@@ -1,8 +1,9 @@
 //! Replay of raw frame files: each file holds one or more frames back to back (as
 //! `v4l2-ctl --stream-to` and `lineside record` write them), described by a JSON sidecar
-//! `<file>.json`: `{"width":1280,"height":720,"fourcc":"YUYV","stride":2560}`.
-//! `stride` (bytes per line) defaults to packed rows; `frame_bytes` (V4L2 `sizeimage`)
-//! defaults to what the geometry needs.
+//! `<file>.json` (or `<stem>.json`): `{"width":1280,"height":720,"fourcc":"YUYV","stride":2560}`.
+//! `stride` (bytes per line) defaults to packed rows; `frame_bytes` defaults to what the
+//! geometry needs. V4L2's names `pixelformat`, `bytesperline` and `sizeimage` are accepted
+//! for `fourcc`, `stride` and `frame_bytes`; other fields are ignored.
 
 use std::fs::File;
 use std::io::{ErrorKind, Read};
@@ -13,29 +14,70 @@ use serde::{Deserialize, Serialize};
 
 use super::{Next, Source, SourceError};
 use crate::frame::{
-    BufferPool, Frame, FrameError, FrameLayout, FrameMeta, FrameOrigin, PixelFormat,
+    BufferPool, Frame, FrameError, FrameLayout, FrameLimits, FrameMeta, FrameOrigin, PixelFormat,
 };
 
+/// What a sidecar says about the frames in its raw file. Written by `lineside record`;
+/// read from it and from other tools (V4L2's own names are accepted as aliases).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawSidecar {
     pub width: u32,
     pub height: u32,
+    #[serde(alias = "pixelformat")]
     pub fourcc: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "bytesperline",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub stride: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, alias = "sizeimage", skip_serializing_if = "Option::is_none")]
     pub frame_bytes: Option<usize>,
 }
 
+/// The sidecar as read: the known fields plus whatever else the writing tool put there.
+#[derive(Deserialize)]
+struct SidecarText {
+    #[serde(flatten)]
+    known: RawSidecar,
+    // A sidecar is data, not configuration: extra fields are noted, not refused.
+    #[serde(flatten)]
+    extra: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
 impl RawSidecar {
+    /// `<file>.json`, the name `lineside record` writes.
     pub fn sidecar_path(raw: &Path) -> PathBuf {
         let mut s = raw.as_os_str().to_owned();
         s.push(".json");
         PathBuf::from(s)
     }
 
-    fn layout(&self) -> Result<(FrameLayout, usize), String> {
+    /// The sidecar of `raw` that exists: `<file>.json`, else `<stem>.json` (as other
+    /// tools name it: `frames.json` beside `frames.raw`).
+    pub fn find(raw: &Path) -> Option<PathBuf> {
+        let full = Self::sidecar_path(raw);
+        if full.is_file() {
+            return Some(full);
+        }
+        raw.extension()?;
+        let stem = raw.with_extension("json");
+        (stem != raw && stem.is_file()).then_some(stem)
+    }
+
+    /// Parses sidecar text; extra fields are logged at debug and ignored.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t: SidecarText = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if !t.extra.is_empty() {
+            let names: Vec<&str> = t.extra.keys().map(String::as_str).collect();
+            tracing::debug!("raw sidecar: ignoring fields {}", names.join(", "));
+        }
+        Ok(t.known)
+    }
+
+    /// The frame layout and bytes per frame, with checked arithmetic (every number here
+    /// comes from a file).
+    pub fn layout(&self) -> Result<(FrameLayout, usize), String> {
         let format: PixelFormat = self.fourcc.parse()?;
         let layout = FrameLayout {
             width: self.width,
@@ -43,7 +85,15 @@ impl RawSidecar {
             format,
             stride: self.stride.unwrap_or_else(|| format.min_stride(self.width)),
         };
-        let bytes = self.frame_bytes.unwrap_or_else(|| layout.frame_len());
+        let need = format
+            .checked_frame_len(layout.stride, layout.height)
+            .ok_or_else(|| {
+                format!(
+                    "stride {} x height {} overflows; check the sidecar's stride (bytes per line) and height",
+                    layout.stride, layout.height
+                )
+            })?;
+        let bytes = self.frame_bytes.unwrap_or(need);
         layout
             .check(bytes)
             .map_err(|e| format!("sidecar geometry is inconsistent: {e}"))?;
@@ -70,7 +120,13 @@ pub struct RawReplay {
 }
 
 impl RawReplay {
+    /// Opens with the default [`FrameLimits`].
     pub fn open(path: &Path, repeat: u32) -> Result<Self, SourceError> {
+        Self::open_with(path, repeat, FrameLimits::DEFAULT)
+    }
+
+    /// Opens `path`, refusing a sidecar that describes a frame beyond `limits`.
+    pub fn open_with(path: &Path, repeat: u32, limits: FrameLimits) -> Result<Self, SourceError> {
         let open_err = |p: &Path, reason: String| SourceError::Open {
             path: p.to_path_buf(),
             reason,
@@ -82,27 +138,31 @@ impl RawReplay {
                 .map_err(|e| open_err(path, format!("cannot list folder: {e}")))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.is_file() && p.extension().is_none_or(|e| e != "json"))
-                .filter(|p| RawSidecar::sidecar_path(p).is_file())
+                .filter(|p| RawSidecar::find(p).is_some())
                 .collect();
             v.sort();
             v
         };
         let mut files = Vec::new();
         for p in candidates {
-            let sidecar = RawSidecar::sidecar_path(&p);
+            let sidecar = RawSidecar::find(&p).unwrap_or_else(|| RawSidecar::sidecar_path(&p));
             let text = std::fs::read_to_string(&sidecar).map_err(|e| {
                 open_err(&sidecar, format!(
-                    "cannot read the sidecar ({e}); every raw file needs <file>.json with width, height, fourcc and stride"
+                    "cannot read the sidecar ({e}); every raw file needs <file>.json (or <stem>.json) with width, height, fourcc and stride"
                 ))
             })?;
-            let meta: RawSidecar = serde_json::from_str(&text)
+            let meta = RawSidecar::parse(&text)
                 .map_err(|e| open_err(&sidecar, format!("invalid sidecar: {e}")))?;
             let (layout, frame_bytes) = meta.layout().map_err(|e| open_err(&sidecar, e))?;
+            limits
+                .check(layout.width, layout.height, Some(frame_bytes as u64))
+                .map_err(|e| open_err(&sidecar, e.to_string()))?;
             let len = std::fs::metadata(&p)
                 .map_err(|e| open_err(&p, e.to_string()))?
                 .len();
             files.push(RawFile {
-                frames: len.div_ceil(frame_bytes as u64),
+                // layout() refuses frame_bytes = 0 (a frame has at least one row).
+                frames: len.div_ceil((frame_bytes as u64).max(1)),
                 path: p,
                 layout,
                 frame_bytes,
@@ -127,6 +187,13 @@ impl RawReplay {
             index: 0,
             reader: None,
         })
+    }
+
+    /// The first file's frame size.
+    pub fn first_size(&self) -> Option<(u32, u32)> {
+        self.files
+            .first()
+            .map(|f| (f.layout.width, f.layout.height))
     }
 
     /// Moves to the next file (or pass); false at the end.

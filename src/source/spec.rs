@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::v4l2::{CaptureFormat, ControlName, V4l2Config};
 use crate::config::{Diagnostic, ScenarioFile};
-use crate::frame::PixelFormat;
+use crate::frame::{FrameLimits, PixelFormat};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -59,6 +59,11 @@ pub struct SourceSection {
     pub controls: Option<ControlsSection>,
     /// v4l2: a poll that waits longer than this for a frame is reported (default 2000).
     pub timeout_ms: Option<u64>,
+    /// Largest frame accepted, in pixels (default 100 000 000); larger image files or raw
+    /// sidecars are refused before anything is allocated for them.
+    pub max_pixels: Option<u64>,
+    /// Largest frame buffer accepted, in bytes (default 512 MiB).
+    pub max_frame_bytes: Option<u64>,
 }
 
 /// `[source.controls]`: only these names; a typo is an error with its line.
@@ -91,6 +96,8 @@ pub struct SourcePlan {
     pub buffers: Option<usize>,
     /// kind = "v4l2": the camera settings.
     pub v4l2: Option<V4l2Config>,
+    /// The largest frame this source may produce.
+    pub limits: FrameLimits,
 }
 
 /// Reads and checks `[source]`.
@@ -164,6 +171,27 @@ pub fn source_plan(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> Option<Sourc
     if s.buffers == Some(0) {
         errs.push(f.diag("source.buffers", "must be at least 1"));
     }
+    let limits = FrameLimits {
+        max_pixels: s.max_pixels.unwrap_or(FrameLimits::DEFAULT.max_pixels),
+        max_bytes: s.max_frame_bytes.unwrap_or(FrameLimits::DEFAULT.max_bytes),
+    };
+    for (key, v) in [
+        ("source.max_pixels", s.max_pixels),
+        ("source.max_frame_bytes", s.max_frame_bytes),
+    ] {
+        if v == Some(0) {
+            errs.push(f.diag(key, "must be at least 1 (leave it out for the default)"));
+        }
+    }
+    // Sizes given here are checked now; those read from files when the source opens.
+    if matches!(s.kind, SourceKind::Synthetic | SourceKind::V4l2) {
+        let bytes = format
+            .checked_frame_len(format.min_stride(width), height)
+            .map(|b| b as u64);
+        if let Err(e) = limits.check(width, height, bytes) {
+            errs.push(f.diag("source.width", e.to_string()));
+        }
+    }
     let v4l2 = (s.kind == SourceKind::V4l2)
         .then(|| v4l2_config(f, s, errs))
         .flatten();
@@ -182,6 +210,7 @@ pub fn source_plan(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> Option<Sourc
         frames: s.frames.unwrap_or(100),
         buffers: s.buffers,
         v4l2,
+        limits,
     })
 }
 

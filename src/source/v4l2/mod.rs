@@ -382,6 +382,8 @@ fn decode_mjpeg(jpeg: &[u8], layout: &FrameLayout, out: &mut [u8]) -> Result<(),
     if jpeg.len() < 4 || jpeg[0] != 0xFF || jpeg[1] != 0xD8 {
         return Err(format!("not a JPEG ({} bytes, no SOI marker)", jpeg.len()));
     }
+    // A frame cut short would decode with grey fill: never inspect a partial frame.
+    crate::source::jpeg::check_complete(jpeg)?;
     let opts = DecoderOptions::default()
         .jpeg_set_out_colorspace(ColorSpace::RGB)
         .set_strict_mode(true)
