@@ -145,8 +145,12 @@ fn probe_source(
             }
             Some(p)
         }
+        // `run` reports this when it opens the source; a plan for tools (eval, tests) that
+        // feed frames themselves does not need it.
         Err(e) => {
-            errs.push(f.diag("source.path", e.to_string()));
+            if strict {
+                errs.push(f.diag("source.path", e.to_string()));
+            }
             None
         }
     }
