@@ -7,7 +7,7 @@
 //! 4. Score the hold-out images against the bank and set the thresholds and the
 //!    normalisation from them (anomalib's rule when only good samples exist: the largest
 //!    good score is the threshold).
-//! 5. Write the artifact (`docs/patchcore-artifact.md`).
+//! 5. Write the artifact (`docs/patchcore.md#artifact-format-lspc-version-1`).
 
 mod calibration;
 mod holdout;

@@ -1,5 +1,6 @@
 //! The fitted-model file (`*.lspc`): a JSON header that says everything needed to use the
-//! bank correctly, followed by the bank itself. Layout and fields: `docs/patchcore-artifact.md`.
+//! bank correctly, followed by the bank itself. Layout and fields:
+//! `docs/patchcore.md#artifact-format-lspc-version-1`.
 //!
 //! ```text
 //! offset 0   8 bytes  magic "LSPATCH\0"

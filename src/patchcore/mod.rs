@@ -8,7 +8,7 @@
 //! - [`map`]: patch distances → anomaly map at input resolution (bilinear + Gaussian).
 //! - [`tiles`]: frames larger than the input, as overlapping tiles.
 //! - [`artifact`]: the versioned file a fit writes and the head reads
-//!   (format documented in `docs/patchcore-artifact.md`).
+//!   (format documented in `docs/patchcore.md#artifact-format-lspc-version-1`).
 
 pub mod artifact;
 pub mod coreset;
