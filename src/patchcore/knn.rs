@@ -2,12 +2,15 @@
 //!
 //! Layout: the bank is row-major `[rows, dim]` f32 with each row's squared norm kept
 //! beside it. A block of queries against a block of bank rows is one small matrix
-//! product (`matrixmultiply::sgemm`, which picks AVX2/FMA or NEON kernels at run time),
+//! product (`ndarray`'s `general_mat_mul` over views of the bank and the queries, which
+//! runs `matrixmultiply`'s sgemm: AVX2/FMA or NEON kernels picked at run time),
 //! then `|q|² + |b|² - 2 q·b` is minimised along the row (bank norms precomputed). Query
 //! blocks are as large as the thread count allows (up to 256) so the bank block is packed
 //! once per many queries; rayon spreads query blocks over cores. The scratch is allocated
 //! once per query count and reused frame after frame.
 
+use ndarray::linalg::general_mat_mul;
+use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
 /// Most queries per block (one rayon task): big blocks amortise `sgemm`'s packing of the
@@ -25,38 +28,43 @@ fn query_block(n: usize) -> usize {
         .clamp(QB_MIN, QB_MAX)
 }
 
-/// The PatchCore memory bank.
+/// The PatchCore memory bank: `[rows, dim]` patch features and each row's squared norm.
 #[derive(Debug, Clone)]
 pub struct MemoryBank {
-    rows: usize,
-    dim: usize,
-    data: Vec<f32>,
-    norms: Vec<f32>,
+    bank: Array2<f32>,
+    norms: Array1<f32>,
 }
 
 impl MemoryBank {
-    /// `data` is row-major `[rows, dim]`.
-    pub fn new(data: Vec<f32>, dim: usize) -> Self {
+    /// `data` is row-major `[rows, dim]` (a trailing partial row is dropped).
+    pub fn new(mut data: Vec<f32>, dim: usize) -> Self {
         let rows = data.len().checked_div(dim).unwrap_or(0);
-        let norms = data.chunks_exact(dim.max(1)).map(sq_norm).collect();
-        MemoryBank {
-            rows,
-            dim,
-            data,
-            norms,
-        }
+        data.truncate(rows * dim);
+        let bank =
+            Array2::from_shape_vec((rows, dim), data).unwrap_or_else(|_| Array2::zeros((0, dim)));
+        let norms = bank
+            .axis_iter(Axis(0))
+            .map(|r| r.as_slice().map_or(0.0, sq_norm))
+            .collect();
+        MemoryBank { bank, norms }
     }
 
     pub fn rows(&self) -> usize {
-        self.rows
+        self.bank.nrows()
     }
 
     pub fn dim(&self) -> usize {
-        self.dim
+        self.bank.ncols()
     }
 
+    /// The bank row-major, as the artifact stores it.
     pub fn data(&self) -> &[f32] {
-        &self.data
+        self.bank.as_slice().unwrap_or(&[])
+    }
+
+    /// The bank as a `[rows, dim]` view.
+    pub fn view(&self) -> ArrayView2<'_, f32> {
+        self.bank.view()
     }
 
     /// For each query (row-major `[n, dim]`), the Euclidean distance to its nearest bank row.
@@ -73,7 +81,7 @@ impl MemoryBank {
         scratch: &mut NnScratch,
         qb: usize,
     ) {
-        let d = self.dim;
+        let d = self.dim();
         let n = out.len();
         let qb = qb.max(1);
         debug_assert_eq!(queries.len(), n * d);
@@ -89,52 +97,43 @@ impl MemoryBank {
     }
 
     fn nearest_block(&self, q: &[f32], out: &mut [f32], scratch: &mut [f32]) {
-        let d = self.dim;
+        let d = self.dim();
         let nq = out.len();
         out.fill(f32::INFINITY);
+        let (Ok(q), Some(norms)) = (ArrayView2::from_shape((nq, d), q), self.norms.as_slice())
+        else {
+            return;
+        };
+        let rows = self.rows();
         let mut start = 0;
-        while start < self.rows {
-            let mb = MB.min(self.rows - start);
-            let bank = &self.data[start * d..(start + mb) * d];
-            let c = &mut scratch[..nq * mb];
+        while start < rows {
+            let mb = MB.min(rows - start);
+            let bank = self.bank.slice(s![start..start + mb, ..]);
+            let Ok(mut c) = ArrayViewMut2::from_shape((nq, mb), &mut scratch[..nq * mb]) else {
+                return;
+            };
             // C[nq, mb] = Q[nq, d] · B[mb, d]^T
-            // SAFETY: the pointers cover nq*d, mb*d and nq*mb floats with the given strides.
-            unsafe {
-                matrixmultiply::sgemm(
-                    nq,
-                    d,
-                    mb,
-                    1.0,
-                    q.as_ptr(),
-                    d as isize,
-                    1,
-                    bank.as_ptr(),
-                    1,
-                    d as isize,
-                    0.0,
-                    c.as_mut_ptr(),
-                    mb as isize,
-                    1,
-                );
-            }
-            let norms = &self.norms[start..start + mb];
-            for (i, best) in out.iter_mut().enumerate() {
-                *best = best.min(min_partial(&c[i * mb..(i + 1) * mb], norms));
+            general_mat_mul(1.0, &q, &bank.t(), 0.0, &mut c);
+            let norms = &norms[start..start + mb];
+            for (row, best) in c.axis_iter(Axis(0)).zip(out.iter_mut()) {
+                if let Some(row) = row.as_slice() {
+                    *best = best.min(min_partial(row, norms));
+                }
             }
             start += mb;
         }
-        for (i, best) in out.iter_mut().enumerate() {
-            let qn = sq_norm(&q[i * d..(i + 1) * d]);
+        for (row, best) in q.axis_iter(Axis(0)).zip(out.iter_mut()) {
+            let qn = row.as_slice().map_or(0.0, sq_norm);
             *best = (*best + qn).max(0.0).sqrt();
         }
     }
 
     /// The same distances by direct subtraction, for tests and benches.
     pub fn nearest_brute_force(&self, queries: &[f32], out: &mut [f32]) {
-        let d = self.dim;
-        for (o, q) in out.iter_mut().zip(queries.chunks_exact(d)) {
+        let d = self.dim();
+        for (o, q) in out.iter_mut().zip(queries.chunks_exact(d.max(1))) {
             let mut best = f32::INFINITY;
-            for b in self.data.chunks_exact(d) {
+            for b in self.data().chunks_exact(d.max(1)) {
                 best = best.min(sq_dist(q, b));
             }
             *o = best.sqrt();
