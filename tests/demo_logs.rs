@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 /// Record keys that differ from run to run.
-const IGNORED: [&str; 2] = ["time", "latency_ms"];
+const IGNORED: [&str; 3] = ["time", "latency_ms", "run_id"];
 const TOLERANCE: f64 = 1e-5;
 /// Numbers the log rounds (boxes to 0.1 px, areas to whole pixels): any change is real.
 const EXACT: [&str; 3] = ["box", "quad", "area_px"];
