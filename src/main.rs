@@ -28,7 +28,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run scenarios (files or folders of *.toml). With none, runs the bundled demo.
+    /// Run scenarios (files or folders of *.toml). With none, runs ./scenarios/demo.toml.
     Run {
         scenarios: Vec<PathBuf>,
         /// Do not draw progress bars.
@@ -162,22 +162,23 @@ fn main() -> ExitCode {
     }
 }
 
-/// The demo scenario shipped with lineside, found beside the binary or in the source tree.
-fn bundled_demo() -> anyhow::Result<PathBuf> {
-    let mut candidates = Vec::new();
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(dir) = exe.parent() {
-            candidates.push(dir.join("scenarios/demo.toml"));
-            candidates.push(dir.join("../../scenarios/demo.toml"));
-        }
+/// The scenario `lineside run` runs with no argument: the demo in `./scenarios/`, relative
+/// to the working directory only (never a path compiled into the binary), so what runs is
+/// what the operator sees where they stand.
+const DEFAULT_SCENARIO: &str = "scenarios/demo.toml";
+
+fn default_scenario() -> anyhow::Result<PathBuf> {
+    let p = PathBuf::from(DEFAULT_SCENARIO);
+    if !p.is_file() {
+        anyhow::bail!(
+            "no scenario given and no ./{DEFAULT_SCENARIO} in this folder ({}); pass scenario \
+             files or folders (`lineside run path/to/scenario.toml`), or run from the folder \
+             that holds scenarios/",
+            std::env::current_dir().map_or_else(|_| "?".into(), |d| d.display().to_string())
+        );
     }
-    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/demo.toml"));
-    candidates.push(PathBuf::from("scenarios/demo.toml"));
-    candidates
-        .into_iter()
-        .find(|p| p.is_file())
-        .map(|p| p.canonicalize().unwrap_or(p))
-        .context("the bundled demo scenario (scenarios/demo.toml) is not here; pass scenario files to `lineside run`")
+    eprintln!("no scenario given: running ./{DEFAULT_SCENARIO}");
+    Ok(p)
 }
 
 fn print_diagnostics(diags: &[Diagnostic]) {
@@ -205,6 +206,9 @@ fn load_plans(paths: &[PathBuf]) -> Result<Vec<lineside::scenario::ScenarioPlan>
         }
     }
     if errors.is_empty() {
+        errors = lineside::scenario::check_together(&plans);
+    }
+    if errors.is_empty() {
         Ok(plans)
     } else {
         Err(errors)
@@ -220,22 +224,34 @@ fn validate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
         }
     };
     let mut failed = 0;
+    let mut plans = Vec::new();
     for f in &files {
         match lineside::scenario::validate(f) {
-            Ok(plan) => println!(
-                "ok: {} ({}; model {} {}x{}; {} classes)",
-                f.display(),
-                plan.id,
-                plan.model.id,
-                plan.preprocess.width,
-                plan.preprocess.height,
-                plan.labels.len()
-            ),
+            Ok(plan) => plans.push(plan),
             Err(diags) => {
                 failed += 1;
                 print_diagnostics(&diags);
             }
         }
+    }
+    // What `run` of these files together would refuse: shared ids and output folders.
+    let together = lineside::scenario::check_together(&plans);
+    print_diagnostics(&together);
+    for plan in &plans {
+        if together.iter().any(|d| d.file == plan.file) {
+            failed += 1;
+            continue;
+        }
+        println!(
+            "ok: {} ({}; model {} {}x{}; {} classes; output {})",
+            plan.file.display(),
+            plan.id,
+            plan.model.id,
+            plan.preprocess.width,
+            plan.preprocess.height,
+            plan.labels.len(),
+            plan.output_dir.display()
+        );
     }
     if failed > 0 {
         eprintln!("{failed} of {} scenario file(s) have errors", files.len());
@@ -246,7 +262,7 @@ fn validate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
 
 fn run(paths: Vec<PathBuf>, progress: bool, cores: Option<usize>) -> anyhow::Result<ExitCode> {
     let paths = if paths.is_empty() {
-        vec![bundled_demo()?]
+        vec![default_scenario()?]
     } else {
         paths
     };
@@ -257,6 +273,10 @@ fn run(paths: Vec<PathBuf>, progress: bool, cores: Option<usize>) -> anyhow::Res
             return Ok(ExitCode::FAILURE);
         }
     };
+    // Where the logs go, resolved, before anything is written: no surprise folders.
+    for p in &plans {
+        eprintln!("{}: writing to {}", p.id, p.output_dir.display());
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let abort = Arc::new(AtomicBool::new(false));
     let presses = Arc::new(AtomicUsize::new(0));

@@ -97,6 +97,8 @@ pub fn run_scenarios(plans: &[ScenarioPlan], opts: &RunOptions) -> Vec<Result<Su
             opts.cores
         );
     }
+    // One id for every scenario of this invocation: their records can be matched up.
+    let run_id = sink::new_run_id();
     let bars = MultiProgress::new();
     if !opts.progress {
         bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -106,8 +108,8 @@ pub fn run_scenarios(plans: &[ScenarioPlan], opts: &RunOptions) -> Vec<Result<Su
             .iter()
             .zip(&workers)
             .map(|(plan, &w)| {
-                let bars = &bars;
-                scope.spawn(move || run_one(plan, w, opts, bars))
+                let (bars, run_id) = (&bars, run_id.as_str());
+                scope.spawn(move || run_one(plan, w, run_id, opts, bars))
             })
             .collect();
         handles
@@ -128,9 +130,16 @@ pub fn run_scenarios(plans: &[ScenarioPlan], opts: &RunOptions) -> Vec<Result<Su
 fn run_one(
     plan: &ScenarioPlan,
     workers: usize,
+    run_id: &str,
     opts: &RunOptions,
     bars: &MultiProgress,
 ) -> Result<Summary, RunError> {
+    let output_err = |source| RunError::Output {
+        scenario: plan.id.clone(),
+        source,
+    };
+    // Held until the sinks are finished: one run per output folder at a time.
+    let _lock = sink::output_dir::lock(&plan.output_dir, plan.file_mode).map_err(output_err)?;
     let source = source::open(&plan.source).map_err(|source| RunError::Source {
         scenario: plan.id.clone(),
         source,
@@ -149,6 +158,7 @@ fn run_one(
     let (model_id, model_sha256) = plan.logged_model();
     let record = Arc::new(RecordContext {
         scenario: plan.id.clone(),
+        run_id: run_id.to_string(),
         source: source.describe(),
         items: source.item_names(),
         labels: Arc::clone(&plan.labels),
@@ -159,13 +169,12 @@ fn run_one(
     let ctx = SinkContext {
         scenario: &plan.id,
         output_dir: &plan.output_dir,
+        file_mode: plan.file_mode,
+        run_id,
         workers,
         record,
     };
-    let outputs = sink::open_all(&plan.sinks, &ctx).map_err(|source| RunError::Output {
-        scenario: plan.id.clone(),
-        source,
-    })?;
+    let outputs = sink::open_all(&plan.sinks, &ctx).map_err(output_err)?;
     let mut monitor = Monitor {
         stats: RunStats::default(),
         progress,
@@ -179,7 +188,7 @@ fn run_one(
     };
     pipeline::run(plan, source, &settings, &mut monitor)?;
     let log_path = plan.output_dir.join("defects.jsonl");
-    Ok(monitor.stats.summary(&plan.id, &log_path, workers))
+    Ok(monitor.stats.summary(&plan.id, run_id, &log_path, workers))
 }
 
 /// The run's own bookkeeping (counts for the summary table, the progress bar) in front

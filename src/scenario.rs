@@ -25,7 +25,13 @@ pub struct ScenarioPlan {
     pub intra_threads: usize,
     pub preprocess: PreprocessSpec,
     pub head: Box<dyn HeadPlan>,
+    /// Absolute (not canonical: links are kept as written).
     pub output_dir: PathBuf,
+    /// Mode of the files created in `output_dir` (`[output] file_mode`).
+    pub file_mode: u32,
+    /// Lines of `[scenario] id` and `[output] dir`, for [`check_together`]'s messages.
+    pub id_line: Option<usize>,
+    pub output_dir_line: Option<usize>,
     /// The consumers of the verdicts, by registry name (`[output] sinks`).
     pub sinks: Vec<&'static str>,
 }
@@ -72,6 +78,8 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
     let (workers, intra_threads) = config::threads(&f, &mut errs);
     let kind = head_kind(&f, &mut errs);
     let sinks = sinks(&f, &mut errs);
+    let output_dir = output_dir(&f, &mut errs);
+    let file_mode = file_mode(&f, &mut errs);
 
     let model_path = f.resolve(&f.model.path);
     let model = match ModelInfo::load(&model_path) {
@@ -109,11 +117,10 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
     if !errs.is_empty() {
         return Err(errs);
     }
-    let id = f.scenario.id.clone();
-    let output_dir = match &f.output.dir {
-        Some(d) => f.resolve(d),
-        None => PathBuf::from("out").join(&id),
+    let (Some(output_dir), Some(file_mode)) = (output_dir, file_mode) else {
+        return Err(errs);
     };
+    let id = f.scenario.id.clone();
     Ok(ScenarioPlan {
         name: f.scenario.name.clone().unwrap_or_else(|| id.clone()),
         id,
@@ -126,8 +133,127 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
         preprocess,
         head,
         output_dir,
+        file_mode,
+        id_line: f.diag("scenario.id", "").line,
+        output_dir_line: f.diag("output.dir", "").line,
         sinks,
     })
+}
+
+/// How far a relative `[output] dir` may climb above the scenario file's folder:
+/// `../out/x` from `scenarios/`, `../../out/x` from `scenarios/fitted/`. Further up is
+/// more likely a slip than a plan; an absolute path says it on purpose.
+pub const MAX_OUTPUT_CLIMB: usize = 2;
+
+/// `[output] dir` as an absolute folder. Like every path in the file, a relative one is
+/// relative to the scenario file, and so is the default, `out/<id>` beside it.
+fn output_dir(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> Option<PathBuf> {
+    let dir = match &f.output.dir {
+        None => f.resolve(&Path::new("out").join(&f.scenario.id)),
+        Some(d) if d.is_absolute() => f.resolve(d),
+        Some(d) => {
+            // The highest point the path reaches, counted as the kernel walks it.
+            let (mut depth, mut lowest) = (0i64, 0i64);
+            for c in d.components() {
+                match c {
+                    std::path::Component::ParentDir => depth -= 1,
+                    std::path::Component::Normal(_) => depth += 1,
+                    _ => {}
+                }
+                lowest = lowest.min(depth);
+            }
+            if lowest < -(MAX_OUTPUT_CLIMB as i64) {
+                errs.push(f.diag(
+                    "output.dir",
+                    format!(
+                        "`{}` climbs {} folders above the scenario file's folder (at most {MAX_OUTPUT_CLIMB} are allowed, so a slip cannot write anywhere on the machine); give an absolute path to write there on purpose",
+                        d.display(),
+                        -lowest
+                    ),
+                ));
+                return None;
+            }
+            f.resolve(d)
+        }
+    };
+    match std::path::absolute(&dir) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            errs.push(f.diag(
+                "output.dir",
+                format!("cannot make {} absolute: {e}", dir.display()),
+            ));
+            None
+        }
+    }
+}
+
+/// `[output] file_mode`: octal, e.g. "0640" (the default), owner read and write at least.
+fn file_mode(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> Option<u32> {
+    let Some(text) = &f.output.file_mode else {
+        return Some(sink::DEFAULT_FILE_MODE);
+    };
+    match u32::from_str_radix(text.trim_start_matches("0o"), 8) {
+        Ok(m) if m <= 0o777 && m & 0o600 == 0o600 => Some(m),
+        Ok(m) if m <= 0o777 => {
+            errs.push(f.diag(
+                "output.file_mode",
+                format!("\"{text}\" does not let lineside read and write its own log (it reopens it to repair a torn record); use at least \"0600\", e.g. \"0640\""),
+            ));
+            None
+        }
+        _ => {
+            errs.push(f.diag(
+                "output.file_mode",
+                format!("\"{text}\" is not a file mode; give permission bits in octal, e.g. \"0640\" (owner read/write, group read) or \"0600\""),
+            ));
+            None
+        }
+    }
+}
+
+/// What several scenarios of one process (`run`, or `validate` of several files) may not
+/// share: an id (it names records and output folders) or an output folder (their records
+/// would interleave and one summary.json would replace the other).
+pub fn check_together(plans: &[ScenarioPlan]) -> Vec<Diagnostic> {
+    let mut errs = Vec::new();
+    // Canonical where the folder exists, so two spellings of one folder are one folder.
+    let folders: Vec<PathBuf> = plans
+        .iter()
+        .map(|p| {
+            p.output_dir
+                .canonicalize()
+                .unwrap_or_else(|_| p.output_dir.clone())
+        })
+        .collect();
+    for (i, p) in plans.iter().enumerate() {
+        if let Some(first) = plans[..i].iter().find(|q| q.id == p.id) {
+            errs.push(Diagnostic {
+                file: p.file.clone(),
+                line: p.id_line,
+                key: "scenario.id".into(),
+                message: format!(
+                    "`{}` is also the id of {}; give each scenario its own id (it names the records and the output folder)",
+                    p.id,
+                    first.file.display()
+                ),
+            });
+        }
+        if let Some(j) = folders[..i].iter().position(|d| *d == folders[i]) {
+            errs.push(Diagnostic {
+                file: p.file.clone(),
+                line: p.output_dir_line,
+                key: "output.dir".into(),
+                message: format!(
+                    "{} is also the output folder of {} (`{}`); give each scenario its own [output] dir (two runs in one folder would interleave their records)",
+                    p.output_dir.display(),
+                    plans[j].file.display(),
+                    plans[j].id
+                ),
+            });
+        }
+    }
+    errs
 }
 
 /// Opens the source as `run` would (not cameras) and reports what would fail there.

@@ -105,8 +105,11 @@ pub struct FitSection {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct OutputSection {
-    /// Folder for the defect log and run summary (default `out/<scenario id>`).
+    /// Folder for the defect log and run summary (default `out/<scenario id>` beside the
+    /// scenario file).
     pub dir: Option<PathBuf>,
+    /// Mode of the files lineside creates there, in octal (default "0640").
+    pub file_mode: Option<String>,
     /// The consumers of the verdict stream, by name (default: the defect log and the
     /// run summary).
     pub sinks: Option<Vec<String>>,

@@ -55,6 +55,33 @@ pub enum SinkError {
     },
     #[error("cannot encode a record: {0}")]
     Encode(#[from] serde_json::Error),
+    #[error(
+        "output folder {} is in use by {}; wait for that run to finish, or give this scenario \
+         its own [output] dir",
+        dir.display(),
+        holder_text(*holder)
+    )]
+    Locked {
+        dir: std::path::PathBuf,
+        /// The pid the holder wrote into the lock file, when it could be read.
+        holder: Option<u32>,
+    },
+    #[error(
+        "{} is a symbolic link; lineside does not write through links (a link could point at \
+         any file): remove it, or point [output] dir at the real folder",
+        path.display()
+    )]
+    Symlink { path: std::path::PathBuf },
+}
+
+fn holder_text(holder: Option<u32>) -> String {
+    match holder {
+        Some(pid) if pid == std::process::id() => {
+            "another scenario of this same run (two scenarios cannot share a folder)".into()
+        }
+        Some(pid) => format!("another lineside process (pid {pid})"),
+        None => "another lineside process".into(),
+    }
 }
 
 /// Receives every outcome of a run in sequence order.

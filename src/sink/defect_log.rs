@@ -7,11 +7,12 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
-use super::{Record, RecordContext, RunSink, SinkError, SinkKind};
+use super::{output_dir, Record, RecordContext, RunSink, SinkError, SinkKind};
 use crate::outcome::Outcome;
 
 const SYNC_EVERY: u64 = 256;
@@ -24,16 +25,20 @@ pub struct DefectLog {
 }
 
 impl DefectLog {
-    pub fn open(path: &Path) -> Result<DefectLog, SinkError> {
-        let err = |source| SinkError::Log {
-            path: path.to_path_buf(),
-            source,
+    /// Opens (or creates, with `mode`) the log at `path`; a symbolic link there is refused.
+    pub fn open(path: &Path, mode: u32) -> Result<DefectLog, SinkError> {
+        let err = |source: std::io::Error| match output_dir::open_error(path, source) {
+            SinkError::Write { source, .. } => SinkError::Log {
+                path: path.to_path_buf(),
+                source,
+            },
+            e => e,
         };
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
         repair_torn_tail(path).map_err(err)?;
-        let file = OpenOptions::new()
+        let file = output_dir::options(mode)
             .create(true)
             .append(true)
             .open(path)
@@ -77,7 +82,13 @@ impl DefectLog {
 
 /// Truncates a last line that has no newline (a write cut short by a crash).
 fn repair_torn_tail(path: &Path) -> std::io::Result<()> {
-    let mut f = match OpenOptions::new().read(true).write(true).open(path) {
+    // Not through a link: the repair would cut the last line of whatever it points at.
+    let mut f = match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+    {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
@@ -119,7 +130,7 @@ fn repair_torn_tail(path: &Path) -> std::io::Result<()> {
 pub const KIND: SinkKind = SinkKind {
     name: "defect_log",
     open: |ctx| {
-        let log = DefectLog::open(&ctx.output_dir.join("defects.jsonl"))?;
+        let log = DefectLog::open(&ctx.output_dir.join("defects.jsonl"), ctx.file_mode)?;
         Ok(Box::new(DefectLogSink {
             log,
             ctx: Arc::clone(&ctx.record),
@@ -154,10 +165,38 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("defects.jsonl");
         std::fs::write(&p, b"{\"a\":1}\n{\"a\":2}\n{\"a\":").unwrap();
-        let _log = DefectLog::open(&p).unwrap();
+        let _log = DefectLog::open(&p, 0o640).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"{\"a\":1}\n{\"a\":2}\n");
         std::fs::write(&p, b"{\"torn").unwrap();
-        let _log = DefectLog::open(&p).unwrap();
+        let _log = DefectLog::open(&p, 0o640).unwrap();
         assert!(std::fs::read(&p).unwrap().is_empty());
+    }
+
+    #[test]
+    fn item_7_symlinked_defect_log_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("precious.txt");
+        std::fs::write(&target, b"line 1\nline 2 without newline").unwrap();
+        let p = dir.path().join("defects.jsonl");
+        std::os::unix::fs::symlink(&target, &p).unwrap();
+        match DefectLog::open(&p, 0o640) {
+            Err(SinkError::Symlink { path }) => assert_eq!(path, p),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("a symlinked defect log was opened"),
+        }
+        assert_eq!(
+            std::fs::read(&target).unwrap(),
+            b"line 1\nline 2 without newline"
+        );
+    }
+
+    #[test]
+    fn a_new_defect_log_gets_the_configured_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("defects.jsonl");
+        let _log = DefectLog::open(&p, 0o600).unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 }

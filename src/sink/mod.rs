@@ -2,11 +2,13 @@
 //! [`KINDS`]; `[output] sinks` names the ones a scenario uses.
 
 mod defect_log;
+pub mod output_dir;
 mod record;
 mod summary;
 
 pub use defect_log::DefectLog;
-pub use record::{rfc3339, Record, RecordContext};
+pub use output_dir::{OutputLock, DEFAULT_FILE_MODE};
+pub use record::{new_run_id, rfc3339, Record, RecordContext};
 pub use summary::{RunStats, Summary};
 
 pub use crate::outcome::{RunSink, SinkError};
@@ -35,6 +37,10 @@ pub struct SinkKind {
 pub struct SinkContext<'a> {
     pub scenario: &'a str,
     pub output_dir: &'a Path,
+    /// Mode of the files the sink creates (`[output] file_mode`).
+    pub file_mode: u32,
+    /// This run's id (`run_id` in records and the summary).
+    pub run_id: &'a str,
     pub workers: usize,
     /// Shared by every record of the run.
     pub record: Arc<RecordContext>,

@@ -14,6 +14,8 @@ use crate::verdict::Verdict;
 /// What every record of one scenario run shares.
 pub struct RecordContext {
     pub scenario: String,
+    /// Unique per run: tells apart the runs appended to one log.
+    pub run_id: String,
     pub source: String,
     pub items: Vec<String>,
     pub labels: Arc<[String]>,
@@ -33,6 +35,8 @@ impl RecordContext {
 pub struct Record<'a> {
     /// UTC time the verdict was decided, RFC 3339 with milliseconds.
     pub time: String,
+    /// The run that wrote the record ([`new_run_id`]).
+    pub run_id: &'a str,
     pub scenario: &'a str,
     pub source: &'a str,
     /// File the frame came from (replays), if any.
@@ -132,6 +136,7 @@ impl<'a> Record<'a> {
         };
         let mut r = Record {
             time: rfc3339(o.decided),
+            run_id: &ctx.run_id,
             scenario: &ctx.scenario,
             source: &ctx.source,
             item,
@@ -221,6 +226,22 @@ impl<'a> Record<'a> {
         }
         Some(r)
     }
+}
+
+/// A new run id: start time (UTC, to the second), pid and 32 random bits, e.g.
+/// `20261127T170830Z-4711-9f3a0c2e`. Sorts by start time; the pid and the random part keep
+/// two runs started in the same second (one box, or logs gathered from several) apart.
+pub fn new_run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let dt = time::OffsetDateTime::from(SystemTime::now());
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let stamp = dt
+        .format(&fmt)
+        .unwrap_or_else(|_| String::from("19700101T000000Z"));
+    // std's hasher keys are seeded from the OS's random source: no extra crate needed.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(dt.unix_timestamp_nanos() as u128);
+    format!("{stamp}-{}-{:08x}", std::process::id(), h.finish() as u32)
 }
 
 /// RFC 3339 UTC with millisecond precision.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{RunSink, SinkError, SinkKind};
+use super::{output_dir, RunSink, SinkError, SinkKind};
 use crate::outcome::{LatencyHistogram, Outcome, OutcomeKind};
 use crate::verdict::Verdict;
 
@@ -62,12 +62,19 @@ impl RunStats {
         }
     }
 
-    pub fn summary(&self, scenario: &str, defect_log: &Path, workers: usize) -> Summary {
+    pub fn summary(
+        &self,
+        scenario: &str,
+        run_id: &str,
+        defect_log: &Path,
+        workers: usize,
+    ) -> Summary {
         let elapsed = self.started.elapsed();
         let frames = self.ok + self.ng + self.errors;
         let p = |h: &LatencyHistogram, q| h.quantile_ms(q).map(round3);
         Summary {
             scenario: scenario.to_string(),
+            run_id: run_id.to_string(),
             frames,
             ok: self.ok,
             ng: self.ng,
@@ -114,6 +121,8 @@ pub struct Stages {
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub scenario: String,
+    /// The run these figures are of: the `run_id` of its defect-log records.
+    pub run_id: String,
     /// Frames with a verdict (OK + NG + errors).
     pub frames: u64,
     pub ok: u64,
@@ -131,14 +140,27 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Writes `summary.json` atomically (temp file + rename).
-    pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
+    /// Writes `summary.json` atomically (temp file + rename), creating it with `mode`.
+    /// Neither the temp file nor `summary.json` may be a symbolic link.
+    pub fn write_json(&self, path: &Path, mode: u32) -> Result<(), SinkError> {
         let tmp = path.with_extension("json.tmp");
-        let mut f = std::fs::File::create(&tmp)?;
-        serde_json::to_writer_pretty(&mut f, self)?;
-        f.write_all(b"\n")?;
-        f.sync_data()?;
-        std::fs::rename(tmp, path)
+        output_dir::refuse_link(path)?;
+        let write_err = |p: &Path| {
+            let p = p.to_path_buf();
+            move |source| SinkError::Write { path: p, source }
+        };
+        let mut f = output_dir::options(mode)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(|e| output_dir::open_error(&tmp, e))?;
+        serde_json::to_writer_pretty(&mut f, self)
+            .map_err(std::io::Error::from)
+            .and_then(|()| f.write_all(b"\n"))
+            .and_then(|()| f.sync_data())
+            .map_err(write_err(&tmp))?;
+        std::fs::rename(&tmp, path).map_err(write_err(path))
     }
 
     /// A fixed-width table of several summaries.
@@ -170,12 +192,18 @@ impl Summary {
 pub const KIND: SinkKind = SinkKind {
     name: "summary",
     open: |ctx| {
+        let path = ctx.output_dir.join("summary.json");
+        // Refused now, not after the run: a link found at the end would cost its summary.
+        output_dir::refuse_link(&path)?;
+        output_dir::refuse_link(&path.with_extension("json.tmp"))?;
         Ok(Box::new(SummarySink {
             stats: RunStats::default(),
             scenario: ctx.scenario.to_string(),
-            path: ctx.output_dir.join("summary.json"),
+            run_id: ctx.run_id.to_string(),
+            path,
             defect_log: ctx.output_dir.join("defects.jsonl"),
             workers: ctx.workers,
+            file_mode: ctx.file_mode,
         }))
     },
 };
@@ -183,6 +211,8 @@ pub const KIND: SinkKind = SinkKind {
 struct SummarySink {
     stats: RunStats,
     scenario: String,
+    run_id: String,
+    file_mode: u32,
     path: std::path::PathBuf,
     defect_log: std::path::PathBuf,
     workers: usize,
@@ -195,14 +225,36 @@ impl RunSink for SummarySink {
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {
-        let summary = self
-            .stats
-            .summary(&self.scenario, &self.defect_log, self.workers);
-        summary
-            .write_json(&self.path)
-            .map_err(|source| SinkError::Write {
-                path: self.path.clone(),
-                source,
-            })
+        let summary =
+            self.stats
+                .summary(&self.scenario, &self.run_id, &self.defect_log, self.workers);
+        summary.write_json(&self.path, self.file_mode)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_7_symlinked_summary_tmp_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("precious.txt");
+        std::fs::write(&target, b"keep me").unwrap();
+        let path = dir.path().join("summary.json");
+        std::os::unix::fs::symlink(&target, path.with_extension("json.tmp")).unwrap();
+        let summary = RunStats::default().summary("s", "r", &dir.path().join("d"), 1);
+        match summary.write_json(&path, 0o640) {
+            Err(SinkError::Symlink { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
+        // A link as summary.json itself is refused too.
+        std::fs::remove_file(path.with_extension("json.tmp")).unwrap();
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        assert!(matches!(
+            summary.write_json(&path, 0o640),
+            Err(SinkError::Symlink { .. })
+        ));
     }
 }
