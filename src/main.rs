@@ -286,7 +286,7 @@ fn run(paths: Vec<PathBuf>, progress: bool, cores: Option<usize>) -> anyhow::Res
         // workers still inferring, whose failures would be logged as false ERROR verdicts.
         ctrlc::set_handler(move || match presses.fetch_add(1, Ordering::SeqCst) {
             0 => {
-                eprintln!("\nstopping: finishing frames in flight and flushing logs (Ctrl-C again to abort)");
+                eprintln!("\nstopping: finishing frames in flight and flushing logs (Ctrl-C or SIGTERM again to abort)");
                 stop.store(true, Ordering::SeqCst);
             }
             1 => {

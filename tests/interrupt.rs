@@ -1,5 +1,6 @@
-//! Ctrl-C on a real `lineside run`: capture stops, frames in flight are inspected, the log
-//! is flushed with every decided frame, and the summary is written.
+//! Ctrl-C (SIGINT) or `systemctl stop` (SIGTERM) on a real `lineside run`: capture stops,
+//! frames in flight are inspected, the log is flushed with every decided frame, the
+//! summary is written, and the exit status is 0.
 
 mod common;
 
@@ -8,6 +9,16 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn sigint_drains_in_flight_frames_and_flushes_the_log() {
+    drains_on(libc::SIGINT);
+}
+
+/// Issue 12: SIGTERM exited 143 with no summary (ctrlc without its `termination` feature).
+#[test]
+fn sigterm_drains_like_sigint_and_exits_0() {
+    drains_on(libc::SIGTERM);
+}
+
+fn drains_on(signal: libc::c_int) {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("out");
     let scenario = common::scenario_copy(
@@ -43,7 +54,7 @@ fn sigint_drains_in_flight_frames_and_flushes_the_log() {
     }
     let pid = child.id() as libc::pid_t;
     // SAFETY: plain kill(2) on our own child.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
