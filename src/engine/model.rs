@@ -200,6 +200,29 @@ impl ModelInfo {
     pub fn class_names(&self) -> Option<Vec<String>> {
         parse_names(self.metadata.get("names")?)
     }
+
+    /// Per-channel `mean` and `std` from the `preprocess` metadata (a JSON object) that
+    /// lineside's backbone exports carry; `None` when absent or not three numbers each.
+    pub fn normalisation(&self) -> Option<([f32; 3], [f32; 3])> {
+        parse_normalisation(self.metadata.get("preprocess")?)
+    }
+}
+
+/// `{"mean": [a, b, c], "std": [d, e, f], ...}` → the two triples.
+pub fn parse_normalisation(json: &str) -> Option<([f32; 3], [f32; 3])> {
+    let v: serde_json::Value = serde_json::from_str(json).ok()?;
+    let triple = |key: &str| -> Option<[f32; 3]> {
+        let list = v.get(key)?.as_array()?;
+        let mut out = [0.0f32; 3];
+        if list.len() != 3 {
+            return None;
+        }
+        for (o, x) in out.iter_mut().zip(list) {
+            *o = x.as_f64().filter(|x| x.is_finite())? as f32;
+        }
+        Some(out)
+    };
+    Some((triple("mean")?, triple("std")?))
 }
 
 /// Parses `{0: 'a', 1: "b"}` or `['a', 'b']` into names ordered by index.
@@ -243,7 +266,22 @@ pub fn parse_names(s: &str) -> Option<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_names;
+    use super::{parse_names, parse_normalisation};
+
+    #[test]
+    fn item_12_reads_the_backbone_normalisation_from_preprocess_metadata() {
+        let json =
+            r#"{"color": "RGB", "mean": [0.498, 0.498, 0.498], "std": [0.502, 0.502, 0.502]}"#;
+        assert_eq!(parse_normalisation(json), Some(([0.498; 3], [0.502; 3])));
+        for bad in [
+            "",
+            "{}",
+            r#"{"mean": [0.5], "std": [0.5, 0.5, 0.5]}"#,
+            r#"{"mean": [0.5, 0.5, "x"], "std": [1, 1, 1]}"#,
+        ] {
+            assert_eq!(parse_normalisation(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn parses_ultralytics_names_metadata() {
