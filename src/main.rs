@@ -223,13 +223,13 @@ fn validate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
     for f in &files {
         match lineside::scenario::validate(f) {
             Ok(plan) => println!(
-                "ok: {} ({}; model {} {}x{}; {} classes)",
+                "ok: {} ({}; model {} {}x{}; {})",
                 f.display(),
                 plan.id,
                 plan.model.id,
                 plan.preprocess.width,
                 plan.preprocess.height,
-                plan.labels.len()
+                plan.head.outline(&plan.labels)
             ),
             Err(diags) => {
                 failed += 1;

@@ -77,7 +77,7 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
     let model = match ModelInfo::load(&model_path) {
         Ok(m) => Some(Arc::new(m)),
         Err(e) => {
-            errs.push(f.diag("model.path", e.to_string()));
+            errs.push(f.diag("model.path", e.in_scenario(&f.path)));
             None
         }
     };
@@ -114,6 +114,25 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
         Some(d) => f.resolve(d),
         None => PathBuf::from("out").join(&id),
     };
+    if strict {
+        if let Some(file) = sink::file_in_the_way(&output_dir) {
+            return Err(vec![f.diag(
+                "output.dir",
+                if file == output_dir {
+                    format!(
+                        "{} is a file, not a folder; point dir at a folder (or move that file away)",
+                        file.display()
+                    )
+                } else {
+                    format!(
+                        "{} is a file, not a folder, so {} cannot be created; point dir at a folder (or move that file away)",
+                        file.display(),
+                        output_dir.display()
+                    )
+                },
+            )]);
+        }
+    }
     Ok(ScenarioPlan {
         name: f.scenario.name.clone().unwrap_or_else(|| id.clone()),
         id,

@@ -165,10 +165,6 @@ pub(crate) fn open_session(path: &Path, intra_threads: usize) -> Result<Session,
         });
     }
     let env = runtime::environment()?;
-    let invalid = |reason: String| EngineError::ModelInvalid {
-        path: path.to_path_buf(),
-        reason,
-    };
     Session::builder(env)
         .and_then(|b| Ok(b.with_intra_threads(intra_threads.max(1))?))
         .and_then(|b| Ok(b.with_inter_threads(1)?))
@@ -177,7 +173,27 @@ pub(crate) fn open_session(path: &Path, intra_threads: usize) -> Result<Session,
         .and_then(|b| Ok(b.with_intra_op_spinning(false)?))
         // Loading by path (not bytes) lets models with external `.onnx.data` weights load.
         .and_then(|mut b| b.commit_from_file(path))
-        .map_err(|e| invalid(e.to_string()))
+        .map_err(|e| load_error(path, e.to_string()))
+}
+
+/// ONNX Runtime names a missing external-weights file in its message; say that, not
+/// "is it an ONNX file?".
+fn load_error(path: &Path, reason: String) -> EngineError {
+    const MISSING: &str = "External data path does not exist: ";
+    if let Some(rest) = reason.split_once(MISSING).map(|(_, r)| r) {
+        let quoted = rest.trim_start().trim_start_matches('"');
+        let data = quoted.split('"').next().unwrap_or(quoted).trim();
+        if !data.is_empty() {
+            return EngineError::ExternalDataMissing {
+                path: path.to_path_buf(),
+                data: PathBuf::from(data),
+            };
+        }
+    }
+    EngineError::ModelInvalid {
+        path: path.to_path_buf(),
+        reason,
+    }
 }
 
 fn file_sha256(path: &Path) -> std::io::Result<String> {

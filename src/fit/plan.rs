@@ -105,7 +105,7 @@ pub fn fit_plan(path: &Path) -> Result<FitPlan, Vec<Diagnostic>> {
     let model = match ModelInfo::load(&model_path) {
         Ok(m) => Arc::new(m),
         Err(e) => {
-            errs.push(f.diag("model.path", e.to_string()));
+            errs.push(f.diag("model.path", e.in_scenario(&f.path)));
             return Err(errs);
         }
     };

@@ -5,7 +5,7 @@ mod defect_log;
 mod record;
 mod summary;
 
-pub use defect_log::DefectLog;
+pub use defect_log::{file_in_the_way, DefectLog};
 pub use record::{rfc3339, Record, RecordContext};
 pub use summary::{RunStats, Summary};
 

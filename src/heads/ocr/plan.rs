@@ -130,7 +130,7 @@ fn plan(input: &mut PlanInput<'_>) -> Option<OcrConfig> {
         Some(p) => match ModelInfo::load(&f.resolve(p)) {
             Ok(m) => Some(m),
             Err(e) => {
-                errs.push(f.diag("head.recognizer", e.to_string()));
+                errs.push(f.diag("head.recognizer", e.in_scenario(&f.path)));
                 None
             }
         },
