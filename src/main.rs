@@ -111,6 +111,8 @@ enum ModelsCommand {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts (see the function); a line-side box sends and stores nothing.
+    lineside::engine::runtime::disable_telemetry();
     // A file size limit (`ulimit -f`) must fail the write with EFBIG, reported with the
     // file's name, rather than kill the process silently with SIGXFSZ.
     // SAFETY: sets a signal disposition before any thread starts.
