@@ -202,10 +202,10 @@ fn item_11_missing_model_messages_fit_where_the_path_came_from() {
     );
 }
 
-/// `validate`'s one-line summary names what an anomaly or PatchCore head decides with,
-/// not "0 classes".
+/// `validate`'s one-line summary names what an anomaly, PatchCore or OCR head decides
+/// with, not "0 classes".
 #[test]
-fn item_11_validate_summary_of_an_anomaly_head_has_no_class_count() {
+fn item_11_validate_summary_of_class_free_heads_has_no_class_count() {
     let (code, text, _) = lineside(
         &[
             "validate",
@@ -217,6 +217,14 @@ fn item_11_validate_summary_of_an_anomaly_head_has_no_class_count() {
     assert_eq!(code, 0, "{text}");
     assert!(!text.contains("0 classes"), "{text}");
     assert!(text.contains("anomaly export"), "{text}");
+    let (code, text, _) = lineside(
+        &["validate", "scenarios/29-food-label-date.toml"],
+        &[],
+        &common::root(),
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("0 classes"), "{text}");
+    assert!(text.contains("text read by"), "{text}");
     let (code, text, _) = lineside(&["validate", "scenarios/demo.toml"], &[], &common::root());
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("1000 classes"), "{text}");

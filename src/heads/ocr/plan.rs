@@ -410,6 +410,16 @@ impl HeadPlan for OcrConfig {
         })?))
     }
 
+    fn outline(&self, _labels: &[String]) -> String {
+        // A text reader has no classes: name its recogniser and rules instead.
+        format!(
+            "text read by {} ({} characters), {} text rule(s)",
+            self.recognizer.id,
+            self.characters.len().saturating_sub(2),
+            self.text_rules.len()
+        )
+    }
+
     fn describe(&self, failure: &Failure, _labels: &[String]) -> FailureText {
         let (rule, found) = match *failure {
             Failure::TextMissing { rule } => (rule, "not read on the part".to_string()),
