@@ -16,15 +16,18 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 # bindgen (v4l) must read the target's kernel headers, not the host's.
 export BINDGEN_EXTRA_CLANG_ARGS="--sysroot=/usr/aarch64-linux-gnu -I/usr/aarch64-linux-gnu/include"
 cargo build --release --quiet --target aarch64-unknown-linux-gnu
-cargo build --release --quiet
-ARM_BIN=target/aarch64-unknown-linux-gnu/release/lineside
+# The x86-64 reference is the dev build `cargo test` already made (same ONNX Runtime, same
+# float code paths): no second release build in CI.
+cargo build --quiet
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+ARM_BIN=$TARGET_DIR/aarch64-unknown-linux-gnu/release/lineside
 file "$ARM_BIN" | grep -q "ARM aarch64" || { log "$ARM_BIN is not an aarch64 binary"; exit 1; }
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 sed "s|^dir = .*|dir = \"$work/x86\"|; s|\"samples/|\"$PWD/scenarios/samples/|; s|\"\.\./|\"$PWD/|" scenarios/demo.toml > "$work/x86.toml"
 sed "s|$work/x86|$work/arm|" "$work/x86.toml" > "$work/arm.toml"
-./target/release/lineside run --no-progress "$work/x86.toml" >/dev/null
+"$TARGET_DIR/debug/lineside" run --no-progress "$work/x86.toml" >/dev/null
 
 # ONNX Runtime reads /proc/cpuinfo at start and fails on an x86 one: show it an ARM one,
 # in a private mount namespace so nothing else is affected.

@@ -14,4 +14,17 @@ status=0
 cargo test --all-targets --no-fail-fast 2>&1 | tee "$log" || status=$?
 # One closing line for the whole suite (the benches, run once each, print no totals).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+# ARM64: cross-build, the demo under qemu-user, its log against x86-64's (installs its
+# own cross linker and qemu through apt). LINESIDE_SKIP_ARM64=1 skips it on a dev box.
+if [ "${LINESIDE_SKIP_ARM64:-0}" = 1 ]; then
+  echo "arm64: skipped (LINESIDE_SKIP_ARM64=1)"
+else
+  start=$SECONDS
+  if bash scripts/arm64-check.sh; then
+    echo "arm64: passed in $((SECONDS - start)) s"
+  else
+    echo "arm64: FAILED after $((SECONDS - start)) s"
+    status=1
+  fi
+fi
 exit "$status"

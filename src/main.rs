@@ -111,6 +111,8 @@ enum ModelsCommand {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts (see the function); a line-side box sends and stores nothing.
+    lineside::engine::runtime::disable_telemetry();
     // A file size limit (`ulimit -f`) must fail the write with EFBIG, reported with the
     // file's name, rather than kill the process silently with SIGXFSZ.
     // SAFETY: sets a signal disposition before any thread starts.
@@ -243,13 +245,13 @@ fn validate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
             continue;
         }
         println!(
-            "ok: {} ({}; model {} {}x{}; {} classes; output {})",
+            "ok: {} ({}; model {} {}x{}; {}; output {})",
             plan.file.display(),
             plan.id,
             plan.model.id,
             plan.preprocess.width,
             plan.preprocess.height,
-            plan.labels.len(),
+            plan.head.outline(&plan.labels),
             plan.output_dir.display()
         );
     }

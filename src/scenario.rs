@@ -85,7 +85,7 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
     let model = match ModelInfo::load(&model_path) {
         Ok(m) => Some(Arc::new(m)),
         Err(e) => {
-            errs.push(f.diag("model.path", e.to_string()));
+            errs.push(f.diag("model.path", e.in_scenario(&f.path)));
             None
         }
     };
@@ -120,6 +120,25 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
     let (Some(output_dir), Some(file_mode)) = (output_dir, file_mode) else {
         return Err(errs);
     };
+    if strict {
+        if let Some(file) = sink::file_in_the_way(&output_dir) {
+            return Err(vec![f.diag(
+                "output.dir",
+                if file == output_dir {
+                    format!(
+                        "{} is a file, not a folder; point dir at a folder (or move that file away)",
+                        file.display()
+                    )
+                } else {
+                    format!(
+                        "{} is a file, not a folder, so {} cannot be created; point dir at a folder (or move that file away)",
+                        file.display(),
+                        output_dir.display()
+                    )
+                },
+            )]);
+        }
+    }
     let id = f.scenario.id.clone();
     Ok(ScenarioPlan {
         name: f.scenario.name.clone().unwrap_or_else(|| id.clone()),

@@ -140,3 +140,128 @@ fn corrupt_image_becomes_an_error_record_and_the_run_goes_on() {
     assert_eq!(summary["errors"], 1);
     assert_eq!(summary["frames"], 3);
 }
+
+/// A model whose `.onnx.data` weights are missing: name that file, not "is it ONNX?".
+#[test]
+fn item_11_missing_external_data_names_the_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model.onnx");
+    std::fs::copy(
+        common::root().join("models/fixtures/anomalib_patchcore/model.onnx"),
+        &model,
+    )
+    .unwrap();
+    let (code, text, _) = lineside(
+        &["models", "inspect", model.to_str().unwrap()],
+        &[],
+        dir.path(),
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("model.onnx.data, which does not exist"),
+        "{text}"
+    );
+    assert!(text.contains("beside the model"), "{text}");
+    assert!(!text.contains(".pt/.pth"), "{text}");
+}
+
+/// `models inspect` takes a path from the command line: no talk of scenario files. A
+/// scenario's missing model still says where its relative paths start.
+#[test]
+fn item_11_missing_model_messages_fit_where_the_path_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, text, _) = lineside(&["models", "inspect", "nope.onnx"], &[], dir.path());
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("model file nope.onnx does not exist"),
+        "{text}"
+    );
+    assert!(!text.contains("scenario"), "{text}");
+
+    let scenario = common::scenario_copy(
+        &common::root().join("scenarios/demo.toml"),
+        dir.path(),
+        |t| {
+            t.lines()
+                .map(|l| {
+                    if l.starts_with("path = ") && l.ends_with(".onnx\"") {
+                        "path = \"gone.onnx\"".to_string()
+                    } else {
+                        l.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        },
+    );
+    let (code, text) = common::validate_file(&scenario);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("relative to the scenario file's folder"),
+        "{text}"
+    );
+}
+
+/// `validate`'s one-line summary names what an anomaly, PatchCore or OCR head decides
+/// with, not "0 classes".
+#[test]
+fn item_11_validate_summary_of_class_free_heads_has_no_class_count() {
+    let (code, text, _) = lineside(
+        &[
+            "validate",
+            "tests/fixtures/scenarios/anomalib_patchcore.toml",
+        ],
+        &[],
+        &common::root(),
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("0 classes"), "{text}");
+    assert!(text.contains("anomaly export"), "{text}");
+    let (code, text, _) = lineside(
+        &["validate", "scenarios/29-food-label-date.toml"],
+        &[],
+        &common::root(),
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("0 classes"), "{text}");
+    assert!(text.contains("text read by"), "{text}");
+    let (code, text, _) = lineside(&["validate", "scenarios/demo.toml"], &[], &common::root());
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("1000 classes"), "{text}");
+}
+
+/// An output path that is a file: say so (and where), at validate and at run, instead of
+/// "File exists (os error 17)".
+#[test]
+fn item_11_output_dir_that_is_a_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("out-file");
+    std::fs::write(&blocker, b"").unwrap();
+    let scenario = common::scenario_copy(
+        &common::root().join("scenarios/demo.toml"),
+        dir.path(),
+        |t| {
+            t.lines()
+                .map(|l| {
+                    if l.starts_with("dir = ") {
+                        format!("dir = \"{}\"", blocker.display())
+                    } else {
+                        l.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        },
+    );
+    let (code, text) = common::validate_file(&scenario);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("is a file, not a folder"), "{text}");
+    let (code, text, _) = lineside(
+        &["run", "--no-progress", scenario.to_str().unwrap()],
+        &[],
+        dir.path(),
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("out-file is a file, not a folder"), "{text}");
+    assert!(!text.contains("os error 17"), "{text}");
+}

@@ -410,3 +410,21 @@ fn tile_keys_are_checked_with_file_and_line() {
         "{text}"
     );
 }
+
+/// `[preprocess]` without mean/std: the backbone's `preprocess` metadata (0.498/0.502)
+/// applies, not a silent /255-only input.
+#[test]
+fn item_12_patchcore_without_mean_std_uses_the_backbone_normalisation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_dir(&dir.join("good"), 2, false, 0);
+    let path = fitted_scenario(dir, 2);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("mean = 0.498\n", "")
+        .replace("std = 0.502\n", "");
+    std::fs::write(&path, text).unwrap();
+    let plan = lineside::fit::fit_plan(&path).unwrap_or_else(|d| panic!("{d:?}"));
+    assert_eq!(plan.preprocess.mean, [0.498; 3]);
+    assert_eq!(plan.preprocess.std, [0.502; 3]);
+}

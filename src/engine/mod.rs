@@ -27,8 +27,14 @@ pub enum EngineError {
     RuntimeLoad { path: PathBuf, reason: String },
     #[error("{0}")]
     Runtime(String),
-    #[error("model file {path} does not exist (a relative [model].path is relative to the scenario file)")]
+    #[error("model file {path} does not exist")]
     ModelMissing { path: PathBuf },
+    #[error(
+        "model {path} keeps its weights in a separate file, {data}, which does not exist\n\
+         Fix: put that file beside the model under that exact name (copy both files together), \
+         or re-export the model with its weights embedded"
+    )]
+    ExternalDataMissing { path: PathBuf, data: PathBuf },
     #[error(
         "could not read model {path}: {reason}\n\
          Fix: check it is an ONNX file (not a .pt/.pth checkpoint or a truncated download)"
@@ -38,4 +44,22 @@ pub enum EngineError {
     Contract { model: String, message: String },
     #[error("inference failed on model {model}: {reason}")]
     Run { model: String, reason: String },
+}
+
+impl EngineError {
+    /// The message for a `[model]`-style key of the scenario file `scenario`: a missing
+    /// model also says where relative paths start.
+    pub fn in_scenario(&self, scenario: &std::path::Path) -> String {
+        match self {
+            EngineError::ModelMissing { .. } => format!(
+                "{self} (a relative path is relative to the scenario file's folder, {})",
+                scenario
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(std::path::Path::new("."))
+                    .display()
+            ),
+            _ => self.to_string(),
+        }
+    }
 }

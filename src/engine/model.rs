@@ -165,10 +165,6 @@ pub(crate) fn open_session(path: &Path, intra_threads: usize) -> Result<Session,
         });
     }
     let env = runtime::environment()?;
-    let invalid = |reason: String| EngineError::ModelInvalid {
-        path: path.to_path_buf(),
-        reason,
-    };
     Session::builder(env)
         .and_then(|b| Ok(b.with_intra_threads(intra_threads.max(1))?))
         .and_then(|b| Ok(b.with_inter_threads(1)?))
@@ -177,7 +173,27 @@ pub(crate) fn open_session(path: &Path, intra_threads: usize) -> Result<Session,
         .and_then(|b| Ok(b.with_intra_op_spinning(false)?))
         // Loading by path (not bytes) lets models with external `.onnx.data` weights load.
         .and_then(|mut b| b.commit_from_file(path))
-        .map_err(|e| invalid(e.to_string()))
+        .map_err(|e| load_error(path, e.to_string()))
+}
+
+/// ONNX Runtime names a missing external-weights file in its message; say that, not
+/// "is it an ONNX file?".
+fn load_error(path: &Path, reason: String) -> EngineError {
+    const MISSING: &str = "External data path does not exist: ";
+    if let Some(rest) = reason.split_once(MISSING).map(|(_, r)| r) {
+        let quoted = rest.trim_start().trim_start_matches('"');
+        let data = quoted.split('"').next().unwrap_or(quoted).trim();
+        if !data.is_empty() {
+            return EngineError::ExternalDataMissing {
+                path: path.to_path_buf(),
+                data: PathBuf::from(data),
+            };
+        }
+    }
+    EngineError::ModelInvalid {
+        path: path.to_path_buf(),
+        reason,
+    }
 }
 
 fn file_sha256(path: &Path) -> std::io::Result<String> {
@@ -200,6 +216,29 @@ impl ModelInfo {
     pub fn class_names(&self) -> Option<Vec<String>> {
         parse_names(self.metadata.get("names")?)
     }
+
+    /// Per-channel `mean` and `std` from the `preprocess` metadata (a JSON object) that
+    /// lineside's backbone exports carry; `None` when absent or not three numbers each.
+    pub fn normalisation(&self) -> Option<([f32; 3], [f32; 3])> {
+        parse_normalisation(self.metadata.get("preprocess")?)
+    }
+}
+
+/// `{"mean": [a, b, c], "std": [d, e, f], ...}` → the two triples.
+pub fn parse_normalisation(json: &str) -> Option<([f32; 3], [f32; 3])> {
+    let v: serde_json::Value = serde_json::from_str(json).ok()?;
+    let triple = |key: &str| -> Option<[f32; 3]> {
+        let list = v.get(key)?.as_array()?;
+        let mut out = [0.0f32; 3];
+        if list.len() != 3 {
+            return None;
+        }
+        for (o, x) in out.iter_mut().zip(list) {
+            *o = x.as_f64().filter(|x| x.is_finite())? as f32;
+        }
+        Some(out)
+    };
+    Some((triple("mean")?, triple("std")?))
 }
 
 /// Parses `{0: 'a', 1: "b"}` or `['a', 'b']` into names ordered by index.
@@ -243,7 +282,22 @@ pub fn parse_names(s: &str) -> Option<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_names;
+    use super::{parse_names, parse_normalisation};
+
+    #[test]
+    fn item_12_reads_the_backbone_normalisation_from_preprocess_metadata() {
+        let json =
+            r#"{"color": "RGB", "mean": [0.498, 0.498, 0.498], "std": [0.502, 0.502, 0.502]}"#;
+        assert_eq!(parse_normalisation(json), Some(([0.498; 3], [0.502; 3])));
+        for bad in [
+            "",
+            "{}",
+            r#"{"mean": [0.5], "std": [0.5, 0.5, 0.5]}"#,
+            r#"{"mean": [0.5, 0.5, "x"], "std": [1, 1, 1]}"#,
+        ] {
+            assert_eq!(parse_normalisation(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn parses_ultralytics_names_metadata() {

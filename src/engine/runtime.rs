@@ -76,12 +76,32 @@ pub fn locate() -> Result<PathBuf, EngineError> {
     })
 }
 
+/// ONNX Runtime (1.29+, non-Windows) sends 1DS telemetry and keeps a device id, an event
+/// queue (`~/.cache/Microsoft/DeveloperTools/.onnxruntime/onnxruntime.db`) and a session
+/// file (`$TMPDIR/.ses`). `DisableTelemetryEvents` (`with_telemetry(false)`) only runs
+/// after the environment exists, when all three are already written; this variable, read
+/// when the environment is created, stops all of it.
+pub const TELEMETRY_OFF_VAR: &str = "ORT_DISABLE_TELEMETRY";
+
+/// Turns ONNX Runtime's telemetry off for this process. Call it first thing in `main`,
+/// before any thread starts: setting an environment variable races with threads that
+/// read the environment.
+pub fn disable_telemetry() {
+    std::env::set_var(TELEMETRY_OFF_VAR, "1");
+}
+
 static ENVIRONMENT: OnceLock<Result<(PathBuf, ort::environment::Environment), String>> =
     OnceLock::new();
 
 /// Loads ONNX Runtime once per process and returns the shared environment.
 pub fn environment() -> Result<&'static ort::environment::Environment, EngineError> {
     let loaded = ENVIRONMENT.get_or_init(|| {
+        if std::env::var_os(TELEMETRY_OFF_VAR).is_none_or(|v| v != "1") {
+            // A library user that did not call `disable_telemetry` at start.
+            tracing::warn!(
+                "{TELEMETRY_OFF_VAR} is not 1: ONNX Runtime may store and send telemetry from this process"
+            );
+        }
         let path = locate().map_err(|e| e.to_string())?;
         let builder = ort::init_from(&path).map_err(|e| {
             EngineError::RuntimeLoad {

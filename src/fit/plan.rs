@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::config::{preprocess_spec, Diagnostic, ScenarioFile};
 use crate::engine::ModelInfo;
-use crate::heads::patchcore::{self, check_backbone, PatchCoreHeadKeys};
+use crate::heads::patchcore::{self, backbone_defaults, check_backbone, PatchCoreHeadKeys};
 use crate::preprocess::PreprocessSpec;
 
 /// Everything `lineside fit` needs from a scenario file.
@@ -105,12 +105,13 @@ pub fn fit_plan(path: &Path) -> Result<FitPlan, Vec<Diagnostic>> {
     let model = match ModelInfo::load(&model_path) {
         Ok(m) => Arc::new(m),
         Err(e) => {
-            errs.push(f.diag("model.path", e.to_string()));
+            errs.push(f.diag("model.path", e.in_scenario(&f.path)));
             return Err(errs);
         }
     };
-    let spec = preprocess_spec(&f, &model, &mut errs);
-    if let Some(spec) = &spec {
+    let mut spec = preprocess_spec(&f, &model, &mut errs);
+    if let Some(spec) = &mut spec {
+        backbone_defaults(&f, &model, spec);
         check_backbone(&f, &model, spec, &mut errs);
     }
     match (spec, artifact) {

@@ -147,6 +147,10 @@ pub trait HeadPlan: Send + Sync + std::fmt::Debug + Any {
     fn logged_model(&self) -> Option<(String, String)> {
         None
     }
+    /// What `validate` says the head decides with, e.g. "1000 classes".
+    fn outline(&self, labels: &[String]) -> String {
+        format!("{} classes", labels.len())
+    }
     /// A failed rule as the defect log shows it.
     fn describe(&self, failure: &Failure, labels: &[String]) -> FailureText;
     fn clone_box(&self) -> Box<dyn HeadPlan>;

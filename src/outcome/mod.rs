@@ -53,6 +53,16 @@ pub enum SinkError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "output folder {dir}: {file} is a file, not a folder\n\
+         Fix: point [output] dir at a folder (or move that file away)",
+        dir = dir.display(),
+        file = file.display()
+    )]
+    NotAFolder {
+        dir: std::path::PathBuf,
+        file: std::path::PathBuf,
+    },
     #[error("cannot encode a record: {0}")]
     Encode(#[from] serde_json::Error),
     #[error(

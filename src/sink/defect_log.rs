@@ -35,6 +35,12 @@ impl DefectLog {
             e => e,
         };
         if let Some(dir) = path.parent() {
+            if let Some(file) = file_in_the_way(dir) {
+                return Err(SinkError::NotAFolder {
+                    dir: dir.to_path_buf(),
+                    file,
+                });
+            }
             std::fs::create_dir_all(dir).map_err(err)?;
         }
         repair_torn_tail(path).map_err(err)?;
@@ -78,6 +84,15 @@ impl DefectLog {
             source,
         })
     }
+}
+
+/// The first existing part of `dir` (itself or a parent) when it is not a folder: creating
+/// `dir` would fail with a bare "File exists" or "Not a directory".
+pub fn file_in_the_way(dir: &Path) -> Option<PathBuf> {
+    let existing = dir
+        .ancestors()
+        .find(|a| !a.as_os_str().is_empty() && std::fs::symlink_metadata(a).is_ok())?;
+    (!existing.is_dir()).then(|| existing.to_path_buf())
 }
 
 /// Truncates a last line that has no newline (a write cut short by a crash).

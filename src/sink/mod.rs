@@ -6,7 +6,7 @@ pub mod output_dir;
 mod record;
 mod summary;
 
-pub use defect_log::DefectLog;
+pub use defect_log::{file_in_the_way, DefectLog};
 pub use output_dir::{OutputLock, DEFAULT_FILE_MODE};
 pub use record::{new_run_id, rfc3339, Record, RecordContext};
 pub use summary::{RunStats, Summary};

@@ -23,10 +23,11 @@ pub use plan::KIND;
 pub(crate) use plan::{plan_anomaly_rules, AnomalyRulesKeys};
 
 use super::patchcore::PatchCoreScorer;
-use super::regions::RegionFinder;
+use super::regions::{Region, RegionFinder};
 use super::{f32_output, FrameGeometry, FrameRef, Head, HeadError, TileLayout, TileView, Tiling};
 use crate::patchcore::{Artifact, TileSpec};
-use crate::verdict::{Defect, Failure, Inspection};
+use crate::preprocess::Transform;
+use crate::verdict::{Defect, Failure, Inspection, Verdict};
 
 /// Where the score and map come from.
 #[derive(Debug, Clone)]
@@ -232,37 +233,104 @@ impl AnomalyHead {
         }
         if self.map_size.0 > 0 {
             self.collect_regions(geometry, out);
+            if out.verdict == Verdict::Ng && out.defects.is_empty() && out.defects_truncated == 0 {
+                self.strongest_region(geometry, out);
+            }
+        }
+    }
+
+    /// An NG part whose image score passed but no region reached the pixel threshold (or
+    /// `min_defect_area_px`) would otherwise list nothing to look at: report the region
+    /// around the map's maximum, the pixels within [`PEAK_BAND`] of it. Its `score` (below
+    /// the pixel threshold, or its area below the minimum) says it is the strongest, not a
+    /// thresholded, region.
+    fn strongest_region(&mut self, g: &FrameGeometry, out: &mut Inspection) {
+        let (mw, mh) = self.map_size;
+        let n = (mw * mh).min(self.map.len());
+        let peak = self.map[..n]
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(f32::NEG_INFINITY, f32::max);
+        if !peak.is_finite() || self.cfg.max_defects == 0 {
+            return;
+        }
+        let level = peak - PEAK_BAND;
+        let (map, to_frame) = (&self.map, RegionScale::new(g, mw, mh, self.cfg.mm_per_px));
+        let mut best: Option<Region> = None;
+        self.regions.find(map, mw, mh, level, |r| {
+            if r.max >= peak && best.is_none() {
+                best = Some(r);
+            }
+        });
+        if let Some(r) = best {
+            out.defects.push(to_frame.defect(&r));
         }
     }
 
     fn collect_regions(&mut self, g: &FrameGeometry, out: &mut Inspection) {
         let (mw, mh) = self.map_size;
-        // Map pixels → model-input pixels → frame pixels.
-        let (kx, ky) = (g.input.0 as f32 / mw as f32, g.input.1 as f32 / mh as f32);
-        let t = g.transform;
-        let px_area = kx * ky * t.scale.0 * t.scale.1;
-        let mm2_per_px = self.cfg.mm_per_px.map(|s| s * s);
+        let to_frame = RegionScale::new(g, mw, mh, self.cfg.mm_per_px);
         let (min_area, cap) = (self.cfg.min_area_px, self.cfg.max_defects);
         self.regions
             .find(&self.map, mw, mh, self.cfg.pixel_threshold, |r| {
-                let area = r.pixels as f32 * px_area;
-                if area < min_area {
+                if to_frame.area(&r) < min_area {
                     return;
                 }
                 if out.defects.len() == cap {
                     out.defects_truncated += 1;
                     return;
                 }
-                let (x0, y0) = t.to_frame(r.x0 as f32 * kx, r.y0 as f32 * ky);
-                let (x1, y1) = t.to_frame(r.x1 as f32 * kx, r.y1 as f32 * ky);
-                out.defects.push(Defect {
-                    class: None,
-                    bbox: [x0, y0, x1 - x0, y1 - y0],
-                    area_px: area,
-                    area_mm2: mm2_per_px.map(|k| area * k),
-                    score: r.max.clamp(0.0, 1.0),
-                });
+                out.defects.push(to_frame.defect(&r));
             });
+    }
+}
+
+/// How far below the map's maximum (in normalised units, where the pixel threshold is
+/// 0.5 and the calibration range spans 1) the strongest region reaches.
+pub const PEAK_BAND: f32 = 0.1;
+
+/// Map pixels → model-input pixels → frame pixels.
+struct RegionScale {
+    kx: f32,
+    ky: f32,
+    t: Transform,
+    px_area: f32,
+    mm2_per_px: Option<f32>,
+}
+
+impl RegionScale {
+    fn new(g: &FrameGeometry, mw: usize, mh: usize, mm_per_px: Option<f32>) -> Self {
+        let (kx, ky) = (g.input.0 as f32 / mw as f32, g.input.1 as f32 / mh as f32);
+        let t = g.transform;
+        RegionScale {
+            kx,
+            ky,
+            t,
+            px_area: kx * ky * t.scale.0 * t.scale.1,
+            mm2_per_px: mm_per_px.map(|s| s * s),
+        }
+    }
+
+    fn area(&self, r: &Region) -> f32 {
+        r.pixels as f32 * self.px_area
+    }
+
+    fn defect(&self, r: &Region) -> Defect {
+        let (x0, y0) = self
+            .t
+            .to_frame(r.x0 as f32 * self.kx, r.y0 as f32 * self.ky);
+        let (x1, y1) = self
+            .t
+            .to_frame(r.x1 as f32 * self.kx, r.y1 as f32 * self.ky);
+        let area = self.area(r);
+        Defect {
+            class: None,
+            bbox: [x0, y0, x1 - x0, y1 - y0],
+            area_px: area,
+            area_mm2: self.mm2_per_px.map(|k| area * k),
+            score: r.max.clamp(0.0, 1.0),
+        }
     }
 }
 
@@ -363,5 +431,78 @@ impl Head for AnomalyHead {
 
     fn evidence(&self) -> Option<Evidence<'_>> {
         Some(AnomalyHead::evidence(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(pixel_threshold: f32) -> AnomalyHead {
+        AnomalyHead::new(AnomalyConfig {
+            scoring: AnomalyScoring::Export {
+                score_output: "pred_score".into(),
+                label_output: None,
+                map_output: Some("anomaly_map".into()),
+            },
+            score_threshold: Some(0.5),
+            pixel_threshold,
+            min_area_px: 0.0,
+            mm_per_px: None,
+            max_defects: 8,
+            tile: None,
+        })
+    }
+
+    fn geometry() -> FrameGeometry {
+        FrameGeometry {
+            transform: Transform {
+                origin: (0.0, 0.0),
+                scale: (2.0, 2.0),
+                pad: (0.0, 0.0),
+            },
+            input: (4, 4),
+        }
+    }
+
+    #[test]
+    fn item_12_ng_part_with_no_pixel_region_reports_the_strongest_region() {
+        let mut h = head(0.5);
+        // Image score passes; no map pixel reaches 0.5. The peak (0.45) and its
+        // neighbour within the band (0.4) form the reported region; 0.3 is outside it.
+        #[rustfmt::skip]
+        let map = vec![
+            0.1, 0.1, 0.1, 0.1,
+            0.1, 0.45, 0.4, 0.1,
+            0.1, 0.1, 0.1, 0.3,
+            0.1, 0.1, 0.1, 0.1,
+        ];
+        (h.map, h.map_size, h.score) = (map, (4, 4), 0.8);
+        let mut out = Inspection::with_capacity(0, 8);
+        h.decide(None, &geometry(), &mut out);
+        assert_eq!(out.verdict, Verdict::Ng);
+        assert_eq!(out.defects.len(), 1, "{:?}", out.defects);
+        let d = &out.defects[0];
+        assert_eq!(d.bbox, [2.0, 2.0, 4.0, 2.0]);
+        assert_eq!(d.area_px, 8.0);
+        assert!((d.score - 0.45).abs() < 1e-6);
+    }
+
+    #[test]
+    fn item_12_ok_parts_and_thresholded_regions_are_unchanged() {
+        let map = vec![0.1, 0.6, 0.1, 0.1];
+        // OK part: nothing reported below the pixel threshold.
+        let mut h = head(0.7);
+        (h.map, h.map_size, h.score) = (map.clone(), (2, 2), 0.2);
+        let mut out = Inspection::with_capacity(0, 8);
+        h.decide(None, &geometry(), &mut out);
+        assert_eq!((out.verdict, out.defects.len()), (Verdict::Ok, 0));
+        // NG part with a region above the pixel threshold: only that region.
+        let mut h = head(0.5);
+        (h.map, h.map_size, h.score) = (map, (2, 2), 0.9);
+        let mut out = Inspection::with_capacity(0, 8);
+        h.decide(None, &geometry(), &mut out);
+        assert_eq!(out.defects.len(), 1);
+        assert_eq!(out.defects[0].score, 0.6);
     }
 }

@@ -127,6 +127,26 @@ impl HeadPlan for AnomalyConfig {
         }
     }
 
+    fn outline(&self, _labels: &[String]) -> String {
+        // Anomaly models have no classes: name the decision instead.
+        let by_label = matches!(
+            &self.scoring,
+            AnomalyScoring::Export {
+                label_output: Some(_),
+                ..
+            }
+        ) && self.score_threshold.is_none();
+        let threshold = if by_label {
+            "decided by the model's own label".to_string()
+        } else {
+            format!("score threshold {}", self.score_threshold.unwrap_or(0.5))
+        };
+        match &self.scoring {
+            AnomalyScoring::Fitted(a) => format!("fitted PatchCore model {}, {threshold}", a.id()),
+            AnomalyScoring::Export { .. } => format!("anomaly export, {threshold}"),
+        }
+    }
+
     fn describe(&self, failure: &Failure, _labels: &[String]) -> FailureText {
         match *failure {
             Failure::AnomalyScore { score, threshold } => FailureText {

@@ -130,7 +130,7 @@ fn plan(input: &mut PlanInput<'_>) -> Option<OcrConfig> {
         Some(p) => match ModelInfo::load(&f.resolve(p)) {
             Ok(m) => Some(m),
             Err(e) => {
-                errs.push(f.diag("head.recognizer", e.to_string()));
+                errs.push(f.diag("head.recognizer", e.in_scenario(&f.path)));
                 None
             }
         },
@@ -408,6 +408,16 @@ impl HeadPlan for OcrConfig {
             intra_threads,
             ..self.clone()
         })?))
+    }
+
+    fn outline(&self, _labels: &[String]) -> String {
+        // A text reader has no classes: name its recogniser and rules instead.
+        format!(
+            "text read by {} ({} characters), {} text rule(s)",
+            self.recognizer.id,
+            self.characters.len().saturating_sub(2),
+            self.text_rules.len()
+        )
     }
 
     fn describe(&self, failure: &Failure, _labels: &[String]) -> FailureText {

@@ -12,7 +12,7 @@ use ort::session::SessionOutputs;
 
 mod plan;
 
-pub use plan::{check_backbone, PatchCoreHeadKeys, KIND};
+pub use plan::{backbone_defaults, check_backbone, PatchCoreHeadKeys, KIND};
 
 use super::{f32_output, HeadError};
 use crate::patchcore::{Artifact, FeatureLayout, MapBuilder, NnScratch, PatchAssembler};

@@ -11,7 +11,6 @@ use serde_aux::serde_introspection::serde_introspect;
 use crate::config::{Diagnostic, ScenarioFile};
 use crate::engine::ModelInfo;
 use crate::heads::anomaly::{plan_anomaly_rules, AnomalyRulesKeys};
-use crate::heads::classify::no_defaults_pub as no_defaults;
 use crate::heads::tiling::plan_tiling;
 use crate::heads::{AnomalyConfig, AnomalyScoring, HeadKind, HeadPlan, PlanInput};
 use crate::patchcore::{Artifact, LAYER_S16, LAYER_S8};
@@ -22,7 +21,7 @@ pub const KIND: HeadKind = HeadKind {
     head_keys: || serde_introspect::<PatchCoreHeadKeys>(),
     rules_keys: || serde_introspect::<AnomalyRulesKeys>(),
     instead: &[],
-    preprocess_defaults: no_defaults,
+    preprocess_defaults: backbone_defaults,
     plan: |input| plan(input).map(|c| Box::new(c) as Box<dyn HeadPlan>),
 };
 
@@ -49,6 +48,20 @@ fn plan(input: &mut PlanInput<'_>) -> Option<AnomalyConfig> {
     let tile = plan_tiling(input, h.tile, h.tile_overlap, spec, true);
     let scoring = fitted_scoring(input, &h, spec)?;
     plan_anomaly_rules(input, &r, scoring).map(|cfg| AnomalyConfig { tile, ..cfg })
+}
+
+/// The backbone's own normalisation where `[preprocess]` leaves mean/std out: lineside's
+/// backbone exports record it in their `preprocess` metadata, and fitting with /255 alone
+/// would silently build the memory bank on inputs the network never saw.
+pub fn backbone_defaults(f: &ScenarioFile, model: &ModelInfo, spec: &mut PreprocessSpec) {
+    if let Some((mean, std)) = model.normalisation() {
+        if f.preprocess.mean.is_none() {
+            spec.mean = mean;
+        }
+        if f.preprocess.std.is_none() {
+            spec.std = std;
+        }
+    }
 }
 
 /// Checks the backbone and preprocessing are what PatchCore's feature assembly expects.
@@ -78,6 +91,16 @@ pub fn check_backbone(
                 "is {}x{}; the backbone needs a width and height that are multiples of 16 (e.g. [256, 256])",
                 spec.width, spec.height
             ),
+        ));
+    }
+    if (f.preprocess.mean.is_none() || f.preprocess.std.is_none())
+        && model.normalisation().is_none()
+    {
+        errs.push(f.diag(
+            "preprocess",
+            "mean and std must be set: this backbone has no `preprocess` metadata to take them from. \
+             Give the normalisation it was trained with (EfficientNet-Lite0: mean = 0.498, std = 0.502; \
+             torchvision ImageNet backbones: mean = [0.485, 0.456, 0.406], std = [0.229, 0.224, 0.225])",
         ));
     }
     if spec.color != ColorOrder::Rgb || spec.layout != Layout::Nchw {
