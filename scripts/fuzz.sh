@@ -31,6 +31,10 @@ for t in $targets; do
   cargo +nightly fuzz run "$t" "fuzz/corpus/$t" -- \
     -max_total_time="$secs" -rss_limit_mb=2048 -timeout=30 -print_final_stats=1 "$@" 2>&1 |
     tee "$log" | grep -E '^(#[0-9]+ +(INITED|DONE)|==[0-9]+==|SUMMARY|thread .* panicked|Test unit written)' || true
+  # With -jobs=N libFuzzer logs each job to fuzz-<i>.log in the working folder.
+  for j in fuzz-*.log; do
+    [ -e "$j" ] && cat "$j" >>"$log" && rm -f "$j"
+  done
   if grep -qE 'Test unit written|SUMMARY: libFuzzer|panicked' "$log"; then
     echo "fuzz: $t crashed; see $log and fuzz/artifacts/$t/" >&2
     exit 1
