@@ -39,7 +39,7 @@ for t in $targets; do
     echo "fuzz: $t crashed; see $log and fuzz/artifacts/$t/" >&2
     exit 1
   fi
-  runs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' || echo '?')
+  runs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1 || echo '?')
   files=$(find "fuzz/corpus/$t" -type f | wc -l)
   summary+=("$(printf '%-20s %10s execs %6s corpus files' "$t" "$runs" "$files")")
 done
