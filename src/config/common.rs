@@ -7,8 +7,19 @@ use super::schema::*;
 use crate::engine::{shape_str, ModelInfo, TensorInfo};
 use crate::preprocess::{ColorOrder, Fit, Layout, PreprocessSpec};
 
+/// Longest scenario id: it names the output folder, and a file name longer than the
+/// file system allows (255 bytes on most) fails only when the run starts.
+pub const MAX_ID_CHARS: usize = 64;
+
 pub fn check_id(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) {
     let id = &f.scenario.id;
+    // Quote at most the start of a long id: the message must stay readable.
+    let shown: String = id.chars().take(MAX_ID_CHARS).collect();
+    let more = if id.chars().count() > MAX_ID_CHARS {
+        "..."
+    } else {
+        ""
+    };
     if id.is_empty()
         || !id
             .chars()
@@ -16,7 +27,15 @@ pub fn check_id(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) {
     {
         errs.push(f.diag(
             "scenario.id",
-            format!("`{id}` is not a valid id: use letters, digits, `-` and `_` (it names output folders)"),
+            format!("`{shown}{more}` is not a valid id: use letters, digits, `-` and `_` (it names output folders)"),
+        ));
+    } else if id.len() > MAX_ID_CHARS {
+        errs.push(f.diag(
+            "scenario.id",
+            format!(
+                "`{shown}...` is {} characters long: use at most {MAX_ID_CHARS} (it names output folders)",
+                id.len()
+            ),
         ));
     }
 }

@@ -351,21 +351,27 @@ fn explain(serde_message: &str) -> String {
 /// the nearest enclosing table that exists.
 pub(crate) fn locate(doc: &toml_edit::Document<String>, key: &str) -> Option<usize> {
     let text = doc.raw();
-    let parts: Vec<&str> = key
-        .split('.')
-        .map(|p| p.split('[').next().unwrap_or(p))
-        .filter(|p| !p.is_empty())
-        .collect();
     let mut best = None;
     let mut table: &dyn toml_edit::TableLike = doc.as_table();
-    for part in parts {
-        let Some((k, item)) = table.get_key_value(part) else {
+    for part in key.split('.').filter(|p| !p.is_empty()) {
+        // `count[2]`: the third `[[rules.count]]` table, so a rule's key gets its own line.
+        let (name, index) = match part.split_once('[') {
+            Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        let Some((k, item)) = table.get_key_value(name) else {
             break;
         };
         if let Some(span) = k.span().or_else(|| item.span()) {
             best = Some(line_at(text, span.start));
         } else if let Some(t) = item.as_table() {
             best = t.span().map(|s| line_at(text, s.start)).or(best);
+        }
+        let element = index.and_then(|i| item.as_array_of_tables()?.get(i));
+        if let Some(t) = element {
+            best = t.span().map(|s| line_at(text, s.start)).or(best);
+            table = t;
+            continue;
         }
         match item.as_table_like() {
             Some(t) => table = t,

@@ -5,7 +5,7 @@ pub mod runtime;
 mod session;
 
 pub(crate) use model::open_session;
-pub use model::{shape_str, ModelInfo, TensorInfo};
+pub use model::{parse_names, shape_str, ModelInfo, TensorInfo};
 pub use session::{InferenceSession, SessionOptions};
 
 use std::path::PathBuf;

@@ -170,14 +170,20 @@ impl Artifact {
             path: path.to_path_buf(),
             source,
         };
-        let bad = |reason: String| ArtifactError::Format {
-            path: path.to_path_buf(),
-            reason,
-        };
         let mut bytes = Vec::new();
         std::fs::File::open(path)
             .and_then(|mut f| f.read_to_end(&mut bytes))
             .map_err(io)?;
+        Self::from_bytes(path, &bytes)
+    }
+
+    /// Parses an artifact already in memory (`path` names it in errors); every size in
+    /// the file is checked before it is used, so any bytes give an error, never a panic.
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Artifact, ArtifactError> {
+        let bad = |reason: String| ArtifactError::Format {
+            path: path.to_path_buf(),
+            reason,
+        };
         if bytes.len() < 16 || &bytes[..8] != MAGIC {
             return Err(bad("wrong magic bytes".into()));
         }
@@ -196,15 +202,27 @@ impl Artifact {
         let header: ArtifactHeader =
             serde_json::from_slice(hjson).map_err(|e| bad(format!("header: {e}")))?;
         let b = &header.bank;
-        if b.dtype != "f32le" || b.dim != header.features.dim || b.dim == 0 {
+        if b.dtype != "f32le" || b.dim != header.features.dim || b.dim == 0 || b.rows == 0 {
             return Err(bad(format!(
-                "bank dtype {} dim {} does not match features dim {}",
-                b.dtype, b.dim, header.features.dim
+                "bank dtype {} dim {} rows {} does not match features dim {}",
+                b.dtype, b.dim, b.rows, header.features.dim
             )));
         }
-        let need = b.rows * b.dim * 4;
-        let raw = bytes
-            .get(b.offset..b.offset + need)
+        // rows and dim come from the file: checked, so a huge count is an error, not a wrap.
+        let need = b
+            .rows
+            .checked_mul(b.dim)
+            .and_then(|n| n.checked_mul(4))
+            .ok_or_else(|| {
+                bad(format!(
+                    "bank of {} x {} floats is impossibly large",
+                    b.rows, b.dim
+                ))
+            })?;
+        let raw = b
+            .offset
+            .checked_add(need)
+            .and_then(|end| bytes.get(b.offset..end))
             .ok_or_else(|| bad(format!("bank truncated: need {need} bytes at {}", b.offset)))?;
         let bank_sha = hex::encode(Sha256::digest(raw));
         if bank_sha != b.sha256 {
@@ -216,7 +234,7 @@ impl Artifact {
             .collect();
         Ok(Artifact {
             path: path.to_path_buf(),
-            sha256: hex::encode(Sha256::digest(&bytes)),
+            sha256: hex::encode(Sha256::digest(bytes)),
             bank: MemoryBank::new(data, b.dim),
             header,
         })

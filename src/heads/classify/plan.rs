@@ -92,6 +92,13 @@ fn plan(input: &mut PlanInput<'_>) -> Option<ClassifyConfig> {
         ));
         return None;
     }
+    // An empty list makes every part NG whatever the model says: surely not meant.
+    if r.ok_classes.as_ref().is_some_and(Vec::is_empty) {
+        input.error(
+            "rules.ok_classes",
+            "is empty, so every part would be NG: list the classes that pass, or leave the key out to pass every class",
+        );
+    }
     let mut mark = |key: &str, names: &Option<Vec<String>>, default: bool| {
         let Some(names) = names else {
             return vec![default; classes];

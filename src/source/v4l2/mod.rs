@@ -374,8 +374,9 @@ fn same_geometry(a: &Negotiated, b: &Negotiated) -> bool {
         == (b.format, b.width, b.height, b.stride, b.planes)
 }
 
-/// Decodes one MJPEG frame into packed RGB of exactly the negotiated size.
-fn decode_mjpeg(jpeg: &[u8], layout: &FrameLayout, out: &mut [u8]) -> Result<(), String> {
+/// Decodes one MJPEG frame into packed RGB of exactly the negotiated size (public for the
+/// fuzz targets under `fuzz/`).
+pub fn decode_mjpeg(jpeg: &[u8], layout: &FrameLayout, out: &mut [u8]) -> Result<(), String> {
     use zune_core::bytestream::ZCursor;
     use zune_core::colorspace::ColorSpace;
     use zune_core::options::DecoderOptions;
