@@ -34,6 +34,12 @@ impl OutputLock {
 /// `flock(2)` through std's `File::try_lock` (no crate, no `unsafe`): the kernel drops the
 /// lock when the process dies, even by `kill -9`, so a crash never leaves a stale lock.
 pub fn lock(dir: &Path, mode: u32) -> Result<OutputLock, SinkError> {
+    if let Some(file) = super::file_in_the_way(dir) {
+        return Err(SinkError::NotAFolder {
+            dir: dir.to_path_buf(),
+            file,
+        });
+    }
     std::fs::create_dir_all(dir).map_err(|source| SinkError::Write {
         path: dir.to_path_buf(),
         source,
