@@ -10,7 +10,7 @@
 //! circle (`tests/layers.rs` checks every `use crate::` line against it):
 //!
 //! ```text
-//! pool, verdict, engine, geometry   ground floor: no crate imports
+//! pool, verdict, engine, geometry, status   ground floor: no crate imports
 //! frame         frames, pixel formats, buffer owners (no camera types)
 //! preprocess    frame -> tensor in one pass
 //! patchcore     memory bank, k-NN, coreset (shared by fit and the head)
@@ -46,4 +46,5 @@ pub mod runner;
 pub mod scenario;
 pub mod sink;
 pub mod source;
+pub mod status;
 pub mod verdict;

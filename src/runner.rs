@@ -13,6 +13,7 @@ use crate::pipeline::{self, PipelineError, RunSettings};
 use crate::scenario::ScenarioPlan;
 use crate::sink::{self, RecordContext, RunStats, SinkContext, SinkError, Summary};
 use crate::source::{self, SourceError};
+use crate::status::ScenarioStatus;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -166,6 +167,7 @@ fn run_one(
         model_sha256,
         head: plan.head.clone(),
     });
+    let status = ScenarioStatus::new(plan.id.clone());
     let ctx = SinkContext {
         scenario: &plan.id,
         output_dir: &plan.output_dir,
@@ -173,6 +175,7 @@ fn run_one(
         run_id,
         workers,
         record,
+        status: Arc::clone(&status),
     };
     let outputs = sink::open_all(&plan.sinks, &ctx).map_err(output_err)?;
     let mut monitor = Monitor {
@@ -185,6 +188,7 @@ fn run_one(
         intra_threads: plan.intra_threads,
         stop: Arc::clone(&opts.stop),
         abort: Arc::clone(&opts.abort),
+        status,
     };
     pipeline::run(plan, source, &settings, &mut monitor)?;
     let log_path = plan.output_dir.join("defects.jsonl");

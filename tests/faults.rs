@@ -216,6 +216,7 @@ fn run_faulty(plan: ScenarioPlan, panic_at: Option<u64>) -> (Result<(), Pipeline
             intra_threads: 1,
             stop: Arc::new(AtomicBool::new(false)),
             abort: Arc::new(AtomicBool::new(false)),
+            status: lineside::status::ScenarioStatus::new("faulty"),
         };
         let mut sink = Collect::default();
         let r = pipeline::run(&plan, Box::new(source), &settings, &mut sink);

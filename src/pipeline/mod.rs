@@ -31,6 +31,7 @@ use crate::outcome::{Outcome, OutcomeKind, RunSink, SinkError};
 use crate::pool::Pool;
 use crate::scenario::ScenarioPlan;
 use crate::source::{Next, Source, SourceEvent};
+use crate::status::ScenarioStatus;
 use crate::verdict::Inspection;
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +65,8 @@ pub struct RunSettings {
     /// Stop now: queued frames are not inspected and no further outcome reaches the
     /// sinks (a second Ctrl-C); the sinks are still finished, so the log is synced.
     pub abort: Arc<AtomicBool>,
+    /// The scenario's live state (last frame, queue depth) for health and metrics.
+    pub status: Arc<ScenarioStatus>,
 }
 
 /// Runs one scenario to the end of its source (or until `stop`), feeding `sink`.
@@ -112,6 +115,7 @@ pub fn run(
             let (pool, stop) = (pool.clone(), Arc::clone(&settings.stop));
             let (live, fps) = (plan.source.live, plan.source.fps);
             let dropped = Arc::clone(&dropped);
+            let status = Arc::clone(&settings.status);
             let source = &mut source;
             let flags = &flags;
             let name = format!("{}-capture", plan.id);
@@ -119,7 +123,7 @@ pub fn run(
                 std::thread::Builder::new()
                     .name(name.clone())
                     .spawn_scoped(scope, move || {
-                        capture(
+                        let ended = capture(
                             source.as_mut(),
                             &pool,
                             live,
@@ -130,7 +134,10 @@ pub fn run(
                             &frame_rx,
                             &out_tx,
                             &dropped,
-                        )
+                            &status,
+                        );
+                        status.source_alive.store(false, Ordering::Relaxed);
+                        ended
                     });
             if let Ok(h) = spawned {
                 threads.push((name, h));
@@ -246,6 +253,7 @@ fn capture(
     frame_rx: &Receiver<Frame>,
     out_tx: &Sender<Outcome>,
     dropped: &AtomicU64,
+    status: &ScenarioStatus,
 ) -> Result<(), String> {
     let start = Instant::now();
     let mut seq = 0u64;
@@ -267,7 +275,13 @@ fn capture(
                 format!("the source panicked: {}", panic_message(payload.as_ref()))
             })?;
         let frame = match next {
-            Next::Frame(f) => f,
+            Next::Frame(f) => {
+                status.frame_arrived();
+                status
+                    .queue_depth
+                    .store(frame_tx.len() as u64, Ordering::Relaxed);
+                f
+            }
             Next::Skipped { item, error } => {
                 let outcome = Outcome {
                     seq,

@@ -44,6 +44,8 @@ pub struct SinkContext<'a> {
     pub workers: usize,
     /// Shared by every record of the run.
     pub record: Arc<RecordContext>,
+    /// The scenario's live state: a sink with a link (PLC, broker) reports it here.
+    pub status: Arc<crate::status::ScenarioStatus>,
 }
 
 /// Opens the named sinks, in order.
