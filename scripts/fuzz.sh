@@ -11,11 +11,15 @@ secs="${1:-300}"
 shift || true
 targets="${FUZZ_TARGETS:-scenario raw_frames image_files mjpeg_frame patchcore_artifact model_info}"
 
-if ! rustup toolchain list | grep -q '^nightly'; then
-  rustup toolchain install nightly --profile minimal
-fi
-if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
-  cargo install cargo-fuzz --locked
+# cargo fuzz needs nightly-only compiler flags (-Zsanitizer=address, sancov). A line box or
+# a fresh CI machine has its one stable toolchain and cannot fetch another, so the stable
+# compiler is told to accept those flags (RUSTC_BOOTSTRAP=1): the same compiler that builds
+# lineside, with ASan from its own rust-std. One path, here and in CI.
+export RUSTC_BOOTSTRAP=1
+fuzz=(cargo fuzz)
+if ! "${fuzz[@]}" --version >/dev/null 2>&1; then
+  echo "installing cargo-fuzz from crates.io"
+  cargo install cargo-fuzz --locked --quiet
 fi
 # The model_info and scenario targets load models through ONNX Runtime.
 scripts/setup.sh >/dev/null
@@ -28,7 +32,7 @@ for t in $targets; do
   mkdir -p fuzz/target
   echo "== $t: ${secs}s"
   # -rss_limit_mb: a decode or model load over 2 GiB is a finding (limits before allocation).
-  cargo +nightly fuzz run "$t" "fuzz/corpus/$t" -- \
+  "${fuzz[@]}" run "$t" "fuzz/corpus/$t" -- \
     -max_total_time="$secs" -rss_limit_mb=2048 -timeout=30 -print_final_stats=1 "$@" 2>&1 |
     tee "$log" | grep -E '^(#[0-9]+ +(INITED|DONE)|==[0-9]+==|SUMMARY|thread .* panicked|Test unit written)' || true
   # With -jobs=N libFuzzer logs each job to fuzz-<i>.log in the working folder.

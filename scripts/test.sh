@@ -14,6 +14,19 @@ status=0
 cargo test --all-targets --no-fail-fast 2>&1 | tee "$log" || status=$?
 # One closing line for the whole suite (the benches, run once each, print no totals).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+# Fuzz smoke: every cargo-fuzz target for a few seconds from its committed seeds (the long
+# runs are by hand: scripts/fuzz.sh 300). LINESIDE_SKIP_FUZZ=1 skips it on a dev box.
+if [ "${LINESIDE_SKIP_FUZZ:-0}" = 1 ]; then
+  echo "fuzz: skipped (LINESIDE_SKIP_FUZZ=1)"
+else
+  start=$SECONDS
+  if bash scripts/fuzz.sh "${LINESIDE_FUZZ_SECS:-10}"; then
+    echo "fuzz: smoke passed in $((SECONDS - start)) s"
+  else
+    echo "fuzz: FAILED after $((SECONDS - start)) s"
+    status=1
+  fi
+fi
 # ARM64: cross-build, the demo under qemu-user, its log against x86-64's (installs its
 # own cross linker and qemu through apt). LINESIDE_SKIP_ARM64=1 skips it on a dev box.
 if [ "${LINESIDE_SKIP_ARM64:-0}" = 1 ]; then

@@ -37,3 +37,34 @@ fn arm64_check_runs_in_ci() {
         assert!(check.contains(tool), "arm64-check.sh installs {tool}");
     }
 }
+
+/// Issue 10: the fuzz targets ran by hand only; CI runs each for a few seconds, on the
+/// machine's one toolchain (a fresh machine has no nightly and cannot fetch one).
+#[test]
+fn fuzz_smoke_runs_in_ci() {
+    assert!(
+        code_lines("scripts/test.sh")
+            .iter()
+            .any(|l| l.contains("bash scripts/fuzz.sh")),
+        "scripts/test.sh runs the fuzz smoke"
+    );
+    let fuzz = code_lines("scripts/fuzz.sh").join("\n");
+    assert!(
+        !fuzz.contains("rustup toolchain install"),
+        "fuzz.sh must not fetch a toolchain (no network for it on a line box or in CI)"
+    );
+    assert!(
+        fuzz.contains("RUSTC_BOOTSTRAP=1"),
+        "fuzz.sh falls back to the stable compiler"
+    );
+    // Every target in fuzz/Cargo.toml is in the script's default list.
+    let manifest = std::fs::read_to_string(common::root().join("fuzz/Cargo.toml")).unwrap();
+    for name in manifest
+        .lines()
+        .filter_map(|l| l.strip_prefix("name = \""))
+        .map(|n| n.trim_end_matches('"'))
+        .filter(|n| *n != "lineside-fuzz")
+    {
+        assert!(fuzz.contains(name), "fuzz.sh runs the {name} target");
+    }
+}
