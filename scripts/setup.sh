@@ -55,7 +55,7 @@ ort_lib_for "$(uname -m)"
 if [ "${LINESIDE_SETUP_AARCH64:-0}" = 1 ]; then ort_lib_for aarch64; fi
 
 VENV="$CACHE/venv"
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import onnxruntime, numpy, PIL, cv2' 2>/dev/null; then
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import onnxruntime, numpy, PIL, cv2, pycocotools' 2>/dev/null; then
   log "creating Python reference environment in $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip

@@ -76,13 +76,16 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
-    /// Measure an anomaly scenario on a labelled data set (MVTec AD layout): image and
-    /// pixel AUROC, AUPRO, F1 and confusion matrix, per defect type.
+    /// Measure a scenario on labelled images: anomaly heads (MVTec AD layout) get image and
+    /// pixel AUROC, AUPRO and F1 per defect type; other heads get detection AP per class,
+    /// OCR character accuracy and the OK/NG confusion from a truth.json or YOLO labels.
     Eval {
         scenario: PathBuf,
-        /// Data set folder with test/good, test/<defect> and ground_truth/<defect>.
+        /// Labelled images. Anomaly scenarios: a data set with test/good, test/<defect>
+        /// and ground_truth/<defect> (MVTec AD layout). Other heads: a folder of images with
+        /// a truth.json or YOLO labels (default: the scenario's own image folder).
         #[arg(long)]
-        data: PathBuf,
+        data: Option<PathBuf>,
         /// Also write the figures as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -150,7 +153,13 @@ fn main() -> ExitCode {
             json,
             no_progress,
             threads,
-        } => eval(&scenario, &data, json.as_deref(), !no_progress, threads),
+        } => eval(
+            &scenario,
+            data.as_deref(),
+            json.as_deref(),
+            !no_progress,
+            threads,
+        ),
         Command::Models {
             command: ModelsCommand::Inspect { model, json },
         } => inspect(&model, json),
@@ -464,7 +473,7 @@ fn fit(
 
 fn eval(
     scenario: &Path,
-    data: &Path,
+    data: Option<&Path>,
     json: Option<&Path>,
     progress: bool,
     threads: Option<usize>,

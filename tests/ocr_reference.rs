@@ -102,8 +102,9 @@ fn pp_ocrv4_reads_what_rapidocr_reads() {
         root.join("scenarios/samples/ocr/page.png"),
     ];
     let labels_dir = root.join("scenarios/samples/labels");
-    let truth: Value =
+    let truth_file: Value =
         serde_json::from_slice(&std::fs::read(labels_dir.join("truth.json")).unwrap()).unwrap();
+    let truth = &truth_file["images"];
     let mut label_names: Vec<&String> = truth.as_object().unwrap().keys().collect();
     label_names.sort();
     images.extend(label_names.iter().map(|n| labels_dir.join(n)));
@@ -152,7 +153,7 @@ fn pp_ocrv4_reads_what_rapidocr_reads() {
             let tol = if g.score > 0.9 { 0.01 } else { 0.1 };
             assert!(ds < tol, "{name}: {:?} score off by {ds}", g.text);
         }
-        if let Some(lines) = truth.get(&name) {
+        if let Some(lines) = truth.get(&name).map(|t| &t["texts"]) {
             let truth_text = joined(
                 lines
                     .as_array()

@@ -12,18 +12,21 @@ fn food_label_demo_rejects_the_stale_dates_and_names_the_rule() {
     let plan = lineside::scenario::check(&scenario).unwrap_or_else(|d| panic!("{d:?}"));
     let records = common::run_to_log(&plan, &dir.path().join("out"));
     // The renders' ground truth: best-before dates counted from 2026-03-01.
-    let truth: Value = serde_json::from_slice(
+    let truth_file: Value = serde_json::from_slice(
         &std::fs::read(common::root().join("scenarios/samples/labels/truth.json")).unwrap(),
     )
     .unwrap();
+    let truth = &truth_file["images"];
     assert_eq!(records.len(), truth.as_object().unwrap().len());
     for r in &records {
         let item = r["item"].as_str().unwrap();
-        let date = truth[item][1]
+        let date = truth[item]["texts"][1]
             .as_str()
             .unwrap()
             .trim_start_matches("BEST BEFORE ");
         let stale = date < "2026-03-15";
+        // The renderer's own verdict (a date already past) agrees with the rule's window.
+        assert_eq!(truth[item]["verdict"] == "NG", stale, "{item}");
         let failed: Vec<&str> = r["failed"]
             .as_array()
             .unwrap()

@@ -2,7 +2,8 @@
 with their true text, for OCR tests and the date-code demo.
 
 usage: render_labels.py OUT_DIR [--count N] [--seed S] [--today YYYY-MM-DD]
-Writes label_XX.png and truth.json ({file: [line, ...]}). Font: DejaVu Sans (Debian
+Writes label_XX.png and truth.json ({"images": {file: {"verdict", "texts": [line, ...]}}};
+NG for a date already past). Font: DejaVu Sans (Debian
 fonts-dejavu-core) when installed, else the FreeType font Pillow embeds (Aileron).
 """
 import argparse
@@ -67,8 +68,8 @@ def main():
                  f"NET WT {rng.choice([150, 250, 400, 500])} g"]
         name = f"label_{i:02d}.png"
         render(lines, rng).save(out / name)
-        truth[name] = lines
-    (out / "truth.json").write_text(json.dumps(truth, indent=1) + "\n")
+        truth[name] = {"verdict": "NG" if days < 0 else "OK", "texts": lines}
+    (out / "truth.json").write_text(json.dumps({"images": truth}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
