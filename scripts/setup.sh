@@ -65,4 +65,18 @@ if ! "$VENV/bin/python" -c 'import rapidocr_onnxruntime, pyclipper, shapely' 2>/
   log "installing the OCR reference (rapidocr) into $VENV"
   "$VENV/bin/python" -m pip install -q --no-deps -r "$ROOT/tools/requirements-ocr-reference.txt"
 fi
+# Tools only the tests use (scripts/test.sh sets LINESIDE_SETUP_TESTS=1): headless Chromium
+# opens the QA report the way a supervisor's browser would.
+if [ "${LINESIDE_SETUP_TESTS:-0}" = 1 ]; then
+  need_test_apt=()
+  command -v chromium >/dev/null || need_test_apt+=(chromium)
+  if [ ${#need_test_apt[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+      log "installing ${need_test_apt[*]} with apt-get (for the tests)"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_test_apt[@]}" >/dev/null
+    else
+      log "the tests need: sudo apt-get install -y ${need_test_apt[*]}"; exit 1
+    fi
+  fi
+fi
 log "ready"

@@ -4,7 +4,7 @@
 # once each in test mode).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+LINESIDE_SETUP_TESTS=1 bash scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 log=$(mktemp)

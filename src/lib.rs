@@ -22,7 +22,7 @@
 //! scenario      file + model -> checked plan (common sections, source, head, sinks)
 //! pipeline      threads, queues, ordering, drain
 //! dataset       MVTec-layout listing for fit and eval
-//! fit, eval     commands built on the above
+//! fit, eval, report   commands built on the above
 //! runner        several scenarios in one process
 //! ```
 //!
@@ -42,6 +42,7 @@ pub mod patchcore;
 pub mod pipeline;
 pub mod pool;
 pub mod preprocess;
+pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod sink;

@@ -95,6 +95,34 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Turn defect logs into a report for QA: per scenario OK/NG/ERROR/TIMEOUT counts and
+    /// yield, rejects per rule and defect class, a trend per hour, latency, the worst parts.
+    Report {
+        /// Output folders of scenarios (or defect-log files).
+        #[arg(required = true)]
+        logs: Vec<PathBuf>,
+        /// From this time: RFC 3339, or a local date/time ("2026-12-01 06:00").
+        #[arg(long)]
+        since: Option<String>,
+        /// Up to (not including) this time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Only parts decided in this shift (defined in the --station file).
+        #[arg(long)]
+        shift: Option<String>,
+        /// Station file: name, time zone and shifts (docs/report.md).
+        #[arg(long)]
+        station: Option<PathBuf>,
+        /// The HTML page (default report.html).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Also write the tables as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Also write the tables as CSV files into this folder.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
     /// Look at model files.
     Models {
         #[command(subcommand)]
@@ -160,6 +188,25 @@ fn main() -> ExitCode {
             !no_progress,
             threads,
         ),
+        Command::Report {
+            logs,
+            since,
+            until,
+            shift,
+            station,
+            out,
+            json,
+            csv,
+        } => report(ReportArgs {
+            logs,
+            since,
+            until,
+            shift,
+            station,
+            out,
+            json,
+            csv,
+        }),
         Command::Models {
             command: ModelsCommand::Inspect { model, json },
         } => inspect(&model, json),
@@ -417,6 +464,60 @@ fn record(scenario: &Path, frames: u64, out: &Path) -> anyhow::Result<ExitCode> 
 
 fn all_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+struct ReportArgs {
+    logs: Vec<PathBuf>,
+    since: Option<String>,
+    until: Option<String>,
+    shift: Option<String>,
+    station: Option<PathBuf>,
+    out: Option<PathBuf>,
+    json: Option<PathBuf>,
+    csv: Option<PathBuf>,
+}
+
+fn report(a: ReportArgs) -> anyhow::Result<ExitCode> {
+    use lineside::report::{self, Station, Window};
+    let station = match &a.station {
+        Some(p) => Station::load(p)?,
+        None => Station::system(),
+    };
+    let tz = &station.time_zone;
+    let window = Window {
+        since: a
+            .since
+            .as_deref()
+            .map(|v| report::parse_time(v, tz))
+            .transpose()?,
+        until: a
+            .until
+            .as_deref()
+            .map(|v| report::parse_time(v, tz))
+            .transpose()?,
+        shift: a.shift.as_deref().map(|s| station.shift(s)).transpose()?,
+    };
+    let tables = report::build(&a.logs, &window, &station)?;
+    let out = a.out.unwrap_or_else(|| PathBuf::from("report.html"));
+    std::fs::write(&out, report::html(&tables, &station))
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    if let Some(p) = &a.json {
+        write_json(p, &tables)?;
+    }
+    if let Some(dir) = &a.csv {
+        report::write_csv(&tables, dir)?;
+    }
+    println!(
+        "{}: {} parts in {} scenario(s): {} OK, {} NG, {} ERROR, {} TIMEOUT",
+        out.display(),
+        tables.total.parts,
+        tables.scenarios.len(),
+        tables.total.ok,
+        tables.total.ng,
+        tables.total.error,
+        tables.total.timeout
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {

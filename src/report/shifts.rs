@@ -1,0 +1,168 @@
+//! Shifts, from a small station file:
+//!
+//! ```toml
+//! [station]
+//! name = "Line 3, station 2"
+//! time_zone = "Asia/Shanghai"     # default: the system's
+//!
+//! [[shift]]
+//! name = "early"
+//! start = "06:00"
+//! end = "14:00"                   # an end before the start runs past midnight
+//! ```
+
+use std::path::Path;
+
+use jiff::civil::Time;
+use jiff::tz::TimeZone;
+use serde::Deserialize;
+
+use super::ReportError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shift {
+    pub name: String,
+    pub start: Time,
+    pub end: Time,
+}
+
+impl Shift {
+    /// Whether a local time of day falls in the shift (`start` included, `end` not).
+    pub fn contains(&self, t: Time) -> bool {
+        if self.start <= self.end {
+            t >= self.start && t < self.end
+        } else {
+            t >= self.start || t < self.end
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Station {
+    pub name: Option<String>,
+    pub time_zone: TimeZone,
+    pub shifts: Vec<Shift>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StationFile {
+    station: Option<StationSection>,
+    #[serde(default)]
+    shift: Vec<ShiftSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StationSection {
+    name: Option<String>,
+    time_zone: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShiftSection {
+    name: String,
+    start: String,
+    end: String,
+}
+
+impl Station {
+    /// No station file: the system's time zone and no shifts.
+    pub fn system() -> Self {
+        Station {
+            name: None,
+            time_zone: TimeZone::system(),
+            shifts: Vec::new(),
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Self, ReportError> {
+        let bad = |reason: String| ReportError::Station {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let file: StationFile = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let section = file.station;
+        let time_zone = match section.as_ref().and_then(|s| s.time_zone.as_deref()) {
+            None => TimeZone::system(),
+            Some(name) => TimeZone::get(name).map_err(|e| {
+                bad(format!(
+                    "time_zone {name:?}: {e} (an IANA name such as \"Asia/Shanghai\")"
+                ))
+            })?,
+        };
+        let shifts = file
+            .shift
+            .into_iter()
+            .map(|s| {
+                let time = |v: &str| {
+                    v.parse::<Time>().map_err(|_| {
+                        bad(format!(
+                            "shift {:?}: {v:?} is not a time of day (\"06:00\")",
+                            s.name
+                        ))
+                    })
+                };
+                Ok(Shift {
+                    start: time(&s.start)?,
+                    end: time(&s.end)?,
+                    name: s.name.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, ReportError>>()?;
+        Ok(Station {
+            name: section.and_then(|s| s.name),
+            time_zone,
+            shifts,
+        })
+    }
+
+    pub fn shift(&self, name: &str) -> Result<Shift, ReportError> {
+        self.shifts
+            .iter()
+            .find(|s| s.name == name)
+            .cloned()
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.shifts.iter().map(|s| s.name.as_str()).collect();
+                ReportError::NoShift(
+                    name.to_string(),
+                    if known.is_empty() {
+                        " (it defines none; give --station FILE)".to_string()
+                    } else {
+                        format!(" (it has: {})", known.join(", "))
+                    },
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_night_shift_runs_past_midnight() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("station.toml");
+        std::fs::write(
+            &f,
+            "[station]\ntime_zone = \"UTC\"\n[[shift]]\nname = \"night\"\nstart = \"22:00\"\nend = \"06:00\"\n",
+        )
+        .unwrap();
+        let s = Station::load(&f).unwrap();
+        let night = s.shift("night").unwrap();
+        assert!(night.contains(Time::constant(23, 0, 0, 0)));
+        assert!(night.contains(Time::constant(5, 59, 0, 0)));
+        assert!(!night.contains(Time::constant(6, 0, 0, 0)));
+        let e = s.shift("day").unwrap_err().to_string();
+        assert!(e.contains("night"), "{e}");
+        std::fs::write(
+            &f,
+            "[[shift]]\nname = \"x\"\nstart = \"25:00\"\nend = \"1:00\"\n",
+        )
+        .unwrap();
+        assert!(Station::load(&f).is_err());
+    }
+}
