@@ -259,3 +259,82 @@ fn a_plc_trigger_without_a_plc_section_is_refused_at_its_line() {
     );
     assert!(errs.iter().any(|d| d.key == "output.sinks"), "{text:?}");
 }
+
+/// The PLC scenario without its PLC: free-running, `[trigger]` set by `trigger`.
+fn free_running(dir: &Path, trigger: &str) -> std::path::PathBuf {
+    let path = plc_support::scenario(dir, 502, trigger, "");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (cut, end) = (text.find("[plc]").unwrap(), text.find("[output]").unwrap());
+    let text = format!("{}{}", &text[..cut], &text[end..])
+        .replace("mode = \"plc\"", "mode = \"free\"")
+        .replace("repeat = 200", "repeat = 1")
+        .replace(", \"plc\"]", "]");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_free_running_scenario_with_a_deadline_logs_timeout_in_sequence_without_a_plc() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let (stop, done) = start(&free_running(dir.path(), "deadline_ms = 1"));
+    let mut s = done
+        .recv_timeout(Duration::from_secs(60))
+        .expect("8 frames in 60 s");
+    drop(stop);
+    let s = s.remove(0);
+    assert_eq!((s.frames, s.timeouts, s.late_verdicts), (8, 8, 8));
+    assert!(s.plc.is_none());
+    for (k, r) in records(dir.path()).iter().enumerate() {
+        assert_eq!(r["seq"], k as u64);
+        assert_eq!(r["verdict"], "TIMEOUT");
+        assert!(r["triggered"].is_string(), "the deadline ran from capture");
+        assert!(r.get("part_id").is_none(), "no PLC, no part id");
+    }
+}
+
+#[test]
+fn a_free_running_scenario_without_a_deadline_logs_as_before() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let (_stop, done) = start(&free_running(dir.path(), ""));
+    let s = done
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap()
+        .remove(0);
+    assert_eq!((s.frames, s.ok + s.ng, s.timeouts), (8, 8, 0));
+    for r in records(dir.path()) {
+        assert!(r.get("triggered").is_none() && r.get("part_id").is_none());
+    }
+    let summary = summary(dir.path());
+    assert!(summary.get("timeouts").is_none() && summary.get("plc").is_none());
+}
+
+#[test]
+fn overlapping_registers_and_a_plc_nothing_uses_are_refused_at_their_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = plc_support::scenario(dir.path(), 502, "", "");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let check = |text: String| {
+        std::fs::write(&path, text).unwrap();
+        let errs = scenario::check(&path).unwrap_err();
+        let shown: Vec<String> = errs.iter().map(|d| d.to_string()).collect();
+        (errs, shown)
+    };
+    let (errs, shown) = check(text.replace("ack_register = 20", "ack_register = 12"));
+    assert!(
+        errs.iter().any(|d| d.key == "plc.ack_register"
+            && d.line.is_some()
+            && d.message.contains("overlap result_register")),
+        "{shown:?}"
+    );
+    let unused = text
+        .replace("mode = \"plc\"", "mode = \"free\"")
+        .replace(", \"plc\"]", "]");
+    let (errs, shown) = check(unused);
+    assert!(
+        errs.iter()
+            .any(|d| d.key == "plc" && d.line.is_some() && d.message.contains("nothing uses it")),
+        "{shown:?}"
+    );
+}

@@ -111,3 +111,27 @@ pub fn trigger_plan(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> TriggerPlan
         fail_safe: s.fail_safe.unwrap_or_default(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fail_safe_ng_sends_timeout_and_error_as_ng_and_leaves_ok_alone() {
+        let ng = TriggerPlan {
+            fail_safe: FailSafe::Ng,
+            ..TriggerPlan::default()
+        };
+        assert_eq!(ng.sent(Verdict::Timeout), Verdict::Ng);
+        assert_eq!(ng.sent(Verdict::Error), Verdict::Ng);
+        assert_eq!(ng.sent(Verdict::Ok), Verdict::Ok);
+        let reject = TriggerPlan::default();
+        assert_eq!(reject.sent(Verdict::Timeout), Verdict::Timeout);
+        assert!(!reject.tracks_parts());
+        let timed = TriggerPlan {
+            deadline: Some(Duration::from_millis(5)),
+            ..TriggerPlan::default()
+        };
+        assert!(timed.tracks_parts());
+    }
+}

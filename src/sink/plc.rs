@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::{RunSink, SinkContext, SinkError, SinkKind};
 use crate::outcome::{Outcome, OutcomeKind};
-use crate::plc::{PlcLink, PlcResult, TriggerPlan};
+use crate::plc::{PlcLink, PlcResult, TriggerMode, TriggerPlan};
 use crate::verdict::Verdict;
 
 pub const KIND: SinkKind = SinkKind { name: "plc", open };
@@ -27,6 +27,11 @@ struct PlcSink {
 
 impl RunSink for PlcSink {
     fn deliver(&mut self, o: &Outcome) -> Result<(), SinkError> {
+        // PLC-triggered: only triggered parts get a result (frames a camera lost between
+        // triggers were never parts the PLC tracks).
+        if self.trigger.mode == TriggerMode::Plc && o.part.is_none() {
+            return Ok(());
+        }
         let (verdict, defects) = match &o.result {
             OutcomeKind::Inspected { inspection, .. } => (
                 inspection.verdict,
