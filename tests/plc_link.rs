@@ -45,6 +45,37 @@ fn finish(stop: &AtomicBool, done: &mpsc::Receiver<Vec<Summary>>) -> Summary {
     s.remove(0)
 }
 
+/// The real `lineside run` of `scenario`.
+fn spawn_lineside(scenario: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_lineside"))
+        .args(["run", "--no-progress", scenario.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Ctrl-C, as systemd's stop would; the run must end cleanly within 30 s. Its stderr.
+fn interrupt(mut child: std::process::Child) -> String {
+    // SAFETY: plain kill(2) on our own child.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    let until = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > until {
+            let _ = child.kill();
+            panic!("lineside did not stop within 30 s of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    stderr
+}
+
 fn code_of(verdict: &serde_json::Value) -> u16 {
     match verdict.as_str().unwrap() {
         "OK" => 1,
@@ -194,12 +225,7 @@ fn a_missed_acknowledge_raises_the_alarm_in_the_log_and_the_summary() {
     let plc = TestPlc::start(0, false);
     let dir = tempfile::tempdir().unwrap();
     let path = plc_support::scenario(dir.path(), plc.port(), "", "ack_timeout_ms = 50");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lineside"))
-        .args(["run", "--no-progress", path.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_lineside(&path);
     plc.wait_for_client(Duration::from_secs(30));
     for i in 0..2u32 {
         plc.trigger(700 + i);
@@ -207,22 +233,7 @@ fn a_missed_acknowledge_raises_the_alarm_in_the_log_and_the_summary() {
     }
     // Let the second acknowledge run out too, then stop as systemd would.
     std::thread::sleep(Duration::from_millis(200));
-    // SAFETY: plain kill(2) on our own child.
-    assert_eq!(
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
-        0
-    );
-    let until = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > until {
-            let _ = child.kill();
-            panic!("lineside did not stop within 30 s of SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let stderr = interrupt(child);
     assert_eq!(
         stderr.matches("plc_ack_missed").count(),
         2,
@@ -337,4 +348,40 @@ fn overlapping_registers_and_a_plc_nothing_uses_are_refused_at_their_lines() {
             .any(|d| d.key == "plc" && d.line.is_some() && d.message.contains("nothing uses it")),
         "{shown:?}"
     );
+}
+
+#[test]
+fn a_full_result_queue_drops_with_an_alarm_and_never_blocks_inspection() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // A PLC that stops taking results: the first waits 2 s for its acknowledge, the queue
+    // holds one more, the third has nowhere to go.
+    let plc = TestPlc::start(0, false);
+    let dir = tempfile::tempdir().unwrap();
+    let path = plc_support::scenario(
+        dir.path(),
+        plc.port(),
+        "",
+        "ack_timeout_ms = 2000\nqueue = 1",
+    );
+    let child = spawn_lineside(&path);
+    plc.wait_for_client(Duration::from_secs(30));
+    let log = dir.path().join("out/defects.jsonl");
+    let logged = || std::fs::read_to_string(&log).map_or(0, |s| s.lines().count());
+    for i in 0..3u32 {
+        plc.trigger(900 + i);
+        let until = Instant::now() + Duration::from_secs(10);
+        while logged() < i as usize + 1 {
+            assert!(
+                Instant::now() < until,
+                "part {i} was not inspected: capture blocked?"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let stderr = interrupt(child);
+    assert!(stderr.contains("plc_queue_full"), "{stderr}");
+    let s = summary(dir.path());
+    assert_eq!(s["frames"], 3, "every part was inspected and logged");
+    assert_eq!(s["plc"]["results_dropped"], 1, "{s}");
+    assert_eq!(s["plc"]["results_written"], 2, "{s}");
 }
