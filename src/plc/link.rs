@@ -240,13 +240,21 @@ impl Drop for PlcLink {
 #[derive(Default)]
 struct State {
     sequence: u16,
+    /// The acknowledge register's value at connect: a number a new result must not take,
+    /// or it would look acknowledged before the PLC saw it (lineside restarted, the PLC
+    /// did not).
+    stale_ack: Option<u16>,
     unwritten: Option<ResultBlock>,
     awaiting_ack: Option<(ResultBlock, Instant)>,
 }
 
 impl State {
     fn block(&mut self, r: PlcResult) -> ResultBlock {
-        self.sequence = self.sequence.checked_add(1).unwrap_or(1);
+        let next = |s: u16| s.checked_add(1).unwrap_or(1);
+        self.sequence = next(self.sequence);
+        if Some(self.sequence) == self.stale_ack {
+            self.sequence = next(self.sequence);
+        }
         ResultBlock {
             code: r.code,
             part_id: r.part_id,
@@ -359,6 +367,9 @@ async fn session(
         (Some(_), Some(reg)) => Some(read(map, ctx, reg, 1).await?.first().copied().unwrap_or(0)),
         _ => None,
     };
+    if let Some(reg) = map.ack_register {
+        state.stale_ack = read(map, ctx, reg, 1).await?.first().copied();
+    }
     let mut stopping_since: Option<Instant> = None;
     loop {
         if shared.stop.load(Ordering::SeqCst) {
@@ -493,5 +504,39 @@ async fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) {
     let until = tokio::time::Instant::now() + d;
     while tokio::time::Instant::now() < until && !stop.load(Ordering::SeqCst) {
         tokio::time::sleep(Duration::from_millis(20).min(d)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result() -> PlcResult {
+        PlcResult {
+            code: 1,
+            part_id: 7,
+            defects: 0,
+            latency_ms: 3,
+        }
+    }
+
+    #[test]
+    fn sequences_skip_0_and_the_acknowledge_left_from_before() {
+        let mut s = State {
+            stale_ack: Some(1),
+            ..State::default()
+        };
+        assert_eq!(
+            s.block(result()).sequence,
+            2,
+            "1 would look acknowledged already"
+        );
+        s.sequence = 65534;
+        assert_eq!(s.block(result()).sequence, 65535);
+        assert_eq!(
+            s.block(result()).sequence,
+            2,
+            "wraps past 0 and the stale 1"
+        );
     }
 }
