@@ -25,7 +25,7 @@ impl Source for StaleRing {
     fn next(&mut self, seq: u64, pool: &BufferPool) -> Next {
         match self.inner.next(seq, pool) {
             Next::Frame(mut f) => {
-                let stale = self.served % 2 == 0;
+                let stale = self.served.is_multiple_of(2);
                 f.meta.origin = FrameOrigin::RawFrame {
                     file: 0,
                     index: self.served * 2 + u64::from(stale),
