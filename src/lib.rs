@@ -15,6 +15,7 @@
 //! preprocess    frame -> tensor in one pass
 //! patchcore     memory bank, k-NN, coreset (shared by fit and the head)
 //! config        file loading, located diagnostics, common sections, the key table
+//! plc           [trigger] and [plc]: what makes a part, the Modbus TCP link to a PLC
 //! heads         one folder per head kind: its keys, checks, runtime; one registry
 //! source        one file or folder per source kind, its `[source]` spec beside it
 //! outcome       the ordered-verdict contract between pipeline and consumers
@@ -40,6 +41,7 @@ pub mod heads;
 pub mod outcome;
 pub mod patchcore;
 pub mod pipeline;
+pub mod plc;
 pub mod pool;
 pub mod preprocess;
 pub mod report;

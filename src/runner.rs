@@ -10,6 +10,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use crate::config::Diagnostic;
 use crate::outcome::{Outcome, RunSink};
 use crate::pipeline::{self, PipelineError, RunSettings};
+use crate::plc::{PlcLink, TriggerMode};
 use crate::scenario::ScenarioPlan;
 use crate::sink::{self, RecordContext, RunStats, SinkContext, SinkError, Summary};
 use crate::source::{self, SourceError};
@@ -26,9 +27,17 @@ pub enum RunError {
     Output { scenario: String, source: SinkError },
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+    #[error("scenario {scenario}: {source}")]
+    Plc {
+        scenario: String,
+        source: crate::plc::PlcError,
+    },
     #[error("scenario {scenario}: panicked: {message}")]
     Panicked { scenario: String, message: String },
 }
+
+/// How long the end of a run waits for the PLC to take the last results.
+const LINK_FLUSH: std::time::Duration = std::time::Duration::from_secs(3);
 
 pub struct RunOptions {
     pub progress: bool,
@@ -168,6 +177,21 @@ fn run_one(
         head: plan.head.clone(),
     });
     let status = ScenarioStatus::new(plan.id.clone());
+    // One link per scenario, shared by the trigger (capture) and the `plc` sink.
+    let plc = match &plan.plc {
+        Some(map) => Some(Arc::new(
+            PlcLink::start(
+                map.clone(),
+                plan.trigger.mode == TriggerMode::Plc,
+                Arc::clone(&status),
+            )
+            .map_err(|source| RunError::Plc {
+                scenario: plan.id.clone(),
+                source,
+            })?,
+        )),
+        None => None,
+    };
     let ctx = SinkContext {
         scenario: &plan.id,
         output_dir: &plan.output_dir,
@@ -176,23 +200,34 @@ fn run_one(
         workers,
         record,
         status: Arc::clone(&status),
+        plc: plc.clone(),
+        trigger: plan.trigger,
     };
     let outputs = sink::open_all(&plan.sinks, &ctx).map_err(output_err)?;
     let mut monitor = Monitor {
         stats: RunStats::default(),
         progress,
         outputs,
+        plc: plc.clone(),
     };
     let settings = RunSettings {
         workers,
         intra_threads: plan.intra_threads,
         stop: Arc::clone(&opts.stop),
         abort: Arc::clone(&opts.abort),
-        status,
+        status: Arc::clone(&status),
+        triggers: plc.as_ref().and_then(|l| l.triggers()),
     };
-    pipeline::run(plan, source, &settings, &mut monitor)?;
+    let ran = pipeline::run(plan, source, &settings, &mut monitor);
+    if let Some(link) = &plc {
+        link.shutdown();
+    }
+    ran?;
     let log_path = plan.output_dir.join("defects.jsonl");
-    Ok(monitor.stats.summary(&plan.id, run_id, &log_path, workers))
+    Ok(monitor
+        .stats
+        .summary(&plan.id, run_id, &log_path, workers)
+        .with_line_side(&status, plc.as_deref()))
 }
 
 /// The run's own bookkeeping (counts for the summary table, the progress bar) in front
@@ -201,6 +236,7 @@ struct Monitor {
     stats: RunStats,
     progress: ProgressBar,
     outputs: Vec<Box<dyn RunSink>>,
+    plc: Option<Arc<PlcLink>>,
 }
 
 impl RunSink for Monitor {
@@ -213,6 +249,12 @@ impl RunSink for Monitor {
 
     fn finish(&mut self) -> Result<(), SinkError> {
         self.progress.finish_and_clear();
+        // The last results reach the PLC (bounded wait) before the summary counts them.
+        if let Some(link) = &self.plc {
+            if !link.flush(LINK_FLUSH) {
+                tracing::warn!("PLC link: results still queued at the end of the run");
+            }
+        }
         self.outputs.finish()
     }
 }

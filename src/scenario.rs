@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::config::{self, Diagnostic, ScenarioFile};
 use crate::engine::ModelInfo;
 use crate::heads::{self, HeadPlan, PlanInput};
+use crate::plc::{self, PlcMap, TriggerMode, TriggerPlan};
 use crate::preprocess::PreprocessSpec;
 use crate::sink;
 use crate::source::{self, source_plan, SourcePlan};
@@ -34,6 +35,10 @@ pub struct ScenarioPlan {
     pub output_dir_line: Option<usize>,
     /// The consumers of the verdicts, by registry name (`[output] sinks`).
     pub sinks: Vec<&'static str>,
+    /// What makes a part and its deadline (`[trigger]`).
+    pub trigger: TriggerPlan,
+    /// The PLC link (`[plc]`), when the scenario has one.
+    pub plc: Option<PlcMap>,
 }
 
 impl ScenarioPlan {
@@ -80,6 +85,16 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
     let sinks = sinks(&f, &mut errs);
     let output_dir = output_dir(&f, &mut errs);
     let file_mode = file_mode(&f, &mut errs);
+    let trigger = plc::trigger_plan(&f, &mut errs);
+    let plc = plc::plc_map(&f, &mut errs);
+    check_line_side(
+        &f,
+        &trigger,
+        plc.as_ref(),
+        &sinks,
+        source.as_ref(),
+        &mut errs,
+    );
 
     let model_path = f.resolve(&f.model.path);
     let model = match ModelInfo::load(&model_path) {
@@ -156,7 +171,56 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
         id_line: f.diag("scenario.id", "").line,
         output_dir_line: f.diag("output.dir", "").line,
         sinks,
+        trigger,
+        plc,
     })
+}
+
+/// `[trigger]`, `[plc]` and the `plc` sink must fit together.
+fn check_line_side(
+    f: &ScenarioFile,
+    trigger: &TriggerPlan,
+    plc: Option<&PlcMap>,
+    sinks: &[&str],
+    source: Option<&SourcePlan>,
+    errs: &mut Vec<Diagnostic>,
+) {
+    let plc_sink = sinks.contains(&"plc");
+    match (trigger.mode, plc) {
+        (TriggerMode::Plc, None) => errs.push(f.diag(
+            "trigger.mode",
+            "is \"plc\" but the file has no [plc] section; add [plc] with host, trigger_register and result_register",
+        )),
+        (TriggerMode::Plc, Some(m)) if m.trigger_register.is_none() => errs.push(f.diag(
+            "plc",
+            "[trigger] mode is \"plc\" but [plc] has no trigger_register; give the register the PLC increments once per part",
+        )),
+        _ => {}
+    }
+    if plc_sink && plc.is_none() {
+        errs.push(f.diag(
+            "output.sinks",
+            "lists \"plc\" but the file has no [plc] section; add [plc] with host and result_register",
+        ));
+    }
+    if plc.is_some() && !plc_sink && trigger.mode != TriggerMode::Plc {
+        errs.push(f.diag(
+            "plc",
+            "is set but nothing uses it: add \"plc\" to [output] sinks (results to the PLC) or set [trigger] mode = \"plc\"",
+        ));
+    }
+    if trigger.mode == TriggerMode::Plc && !plc_sink && plc.is_some() {
+        tracing::warn!(
+            "{}: triggered by the PLC but no \"plc\" sink: the PLC will get no results",
+            f.path.display()
+        );
+    }
+    if trigger.mode == TriggerMode::Camera && source.is_some_and(|s| !s.live) {
+        errs.push(f.diag(
+            "trigger.mode",
+            "is \"camera\" (a hardware trigger line) but the source is not live; use a v4l2 camera source, or mode = \"free\"",
+        ));
+    }
 }
 
 /// How far a relative `[output] dir` may climb above the scenario file's folder:

@@ -64,6 +64,8 @@ pub struct ScenarioStatus {
     pub queue_depth: AtomicU64,
     /// Cleared when the source has ended or failed.
     pub source_alive: AtomicBool,
+    /// Verdicts that came after their part's deadline (the part went out as TIMEOUT).
+    pub late_verdicts: AtomicU64,
     links: Mutex<Vec<(String, Arc<LinkStatus>)>>,
     alarms: Mutex<VecDeque<Alarm>>,
     alarms_raised: AtomicU64,

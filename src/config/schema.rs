@@ -116,7 +116,8 @@ pub struct OutputSection {
 }
 
 /// Sections of a scenario file, in the order they are documented.
-pub const SECTIONS: [&str; 8] = [
+/// `[trigger]` and `[plc]` belong to the `plc` module (`plc::trigger_plan`, `plc::plc_map`).
+pub const SECTIONS: [&str; 10] = [
     "scenario",
     "source",
     "model",
@@ -125,4 +126,6 @@ pub const SECTIONS: [&str; 8] = [
     "rules",
     "fit",
     "output",
+    "trigger",
+    "plc",
 ];

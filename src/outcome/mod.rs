@@ -27,6 +27,19 @@ pub struct Outcome {
     pub captured: Instant,
     pub decided: SystemTime,
     pub result: OutcomeKind,
+    /// The part this frame was taken for, when the scenario is triggered or has a
+    /// deadline (set by the ordering stage).
+    pub part: Option<Part>,
+}
+
+/// A part: what triggered it and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    /// The id the PLC gave the part (PLC triggers with part-id registers).
+    pub id: Option<u32>,
+    /// The trigger (or, untriggered, the capture): the deadline runs from here.
+    pub triggered: Instant,
+    pub triggered_wall: SystemTime,
 }
 
 pub enum OutcomeKind {
@@ -39,6 +52,8 @@ pub enum OutcomeKind {
     Failed(String),
     /// A live source dropped the frame because inference was behind.
     Dropped,
+    /// No verdict within the part's deadline; the late result, if any, is discarded.
+    TimedOut { deadline: Duration },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +78,8 @@ pub enum SinkError {
         dir: std::path::PathBuf,
         file: std::path::PathBuf,
     },
+    #[error("the plc sink needs the scenario's [plc] section (its PLC link was not started)")]
+    NoPlc,
     #[error("cannot encode a record: {0}")]
     Encode(#[from] serde_json::Error),
     #[error(

@@ -9,6 +9,11 @@
 //! the sinks, so defect logs are deterministic. Stopping (Ctrl-C) ends capture; frames
 //! already queued are still inspected and logged before the run returns.
 //!
+//! Triggered scenarios (`[trigger]`) wait for each trigger before taking a frame, and a
+//! part with a deadline gets `TIMEOUT` at its deadline, in sequence, without waiting for
+//! the slow inspection: capture tells the ordering stage each part's trigger time on a
+//! side channel, and a late real result is discarded (counted in `late_verdicts`).
+//!
 //! Faults never hang the run: a sink error or an abort (second Ctrl-C) halts capture and
 //! workers while the ordering stage keeps draining outcomes, so no thread stays blocked on
 //! a full queue. A panic while inspecting a frame becomes an ERROR record for that frame.
@@ -24,10 +29,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{
+    bounded, select, Receiver, RecvTimeoutError, SendTimeoutError, Sender, TrySendError,
+};
 
 use crate::frame::{Frame, FrameOrigin, PixelBuf};
-use crate::outcome::{Outcome, OutcomeKind, RunSink, SinkError};
+use crate::outcome::{Outcome, OutcomeKind, Part, RunSink, SinkError};
+use crate::plc::{Trigger, TriggerMode, TriggerPlan};
 use crate::pool::Pool;
 use crate::scenario::ScenarioPlan;
 use crate::source::{Next, Source, SourceEvent};
@@ -67,6 +75,19 @@ pub struct RunSettings {
     pub abort: Arc<AtomicBool>,
     /// The scenario's live state (last frame, queue depth) for health and metrics.
     pub status: Arc<ScenarioStatus>,
+    /// PLC triggers, for a scenario with `[trigger] mode = "plc"`: capture takes one frame
+    /// per trigger.
+    pub triggers: Option<Receiver<Trigger>>,
+}
+
+/// What capture tells the ordering stage about a part before its frame is queued.
+struct InFlight {
+    seq: u64,
+    origin: FrameOrigin,
+    captured: Instant,
+    part: Part,
+    /// When the part must have its verdict, and the deadline as configured.
+    due: Option<(Instant, Duration)>,
 }
 
 /// Runs one scenario to the end of its source (or until `stop`), feeding `sink`.
@@ -96,6 +117,17 @@ pub fn run(
     let (frame_tx, frame_rx) = bounded::<Frame>(queue);
     let (out_tx, out_rx) = bounded::<Outcome>(queue + workers_n);
     let dropped = Arc::new(AtomicU64::new(0));
+    // Every frame in flight holds a pool buffer, so this many records always fit.
+    let tracked = plan.trigger.tracks_parts();
+    let (part_tx, part_rx) = bounded::<InFlight>(buffers + queue + workers_n + 2);
+    let parts = Parts {
+        plan: plan.trigger,
+        tx: tracked.then_some(part_tx),
+        triggers: settings
+            .triggers
+            .as_ref()
+            .filter(|_| plan.trigger.mode == TriggerMode::Plc),
+    };
 
     // Set on a sink error, an abort, or when no worker is left: capture and workers take
     // no new work while the ordering stage drains, so no thread blocks on a full queue.
@@ -117,7 +149,7 @@ pub fn run(
             let dropped = Arc::clone(&dropped);
             let status = Arc::clone(&settings.status);
             let source = &mut source;
-            let flags = &flags;
+            let (flags, parts) = (&flags, &parts);
             let name = format!("{}-capture", plan.id);
             let spawned =
                 std::thread::Builder::new()
@@ -135,6 +167,7 @@ pub fn run(
                             &out_tx,
                             &dropped,
                             &status,
+                            parts,
                         );
                         status.source_alive.store(false, Ordering::Relaxed);
                         ended
@@ -173,7 +206,8 @@ pub fn run(
         }
         drop((frame_rx, out_tx));
         // Ordering and sinks run here, on the calling thread.
-        let delivered = deliver_in_order(&out_rx, sink, &flags);
+        let part_rx = tracked.then_some(part_rx);
+        let delivered = deliver_in_order(&out_rx, part_rx, sink, &flags, &settings.status);
         // Every sender is gone, so every thread has finished or is finishing.
         let mut panicked = None;
         for (thread, h) in threads {
@@ -240,6 +274,76 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> String {
         .unwrap_or_else(|| "(no message)".to_owned())
 }
 
+/// What capture needs to make parts of frames.
+struct Parts<'a> {
+    plan: TriggerPlan,
+    /// To the ordering stage, when it tracks parts (a trigger mode or a deadline).
+    tx: Option<Sender<InFlight>>,
+    /// PLC triggers (`mode = "plc"`).
+    triggers: Option<&'a Receiver<Trigger>>,
+}
+
+impl Parts<'_> {
+    /// Waits for the next PLC trigger; `None` when stopping or the link is gone.
+    fn wait_trigger(&self, stopping: &dyn Fn() -> bool) -> Option<Trigger> {
+        let rx = self.triggers?;
+        while !stopping() {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(t) => return Some(t),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+        None
+    }
+
+    /// Tells the ordering stage about part `seq` (before its frame or outcome is queued,
+    /// so the record is there first). False when the run is halting.
+    fn announce(
+        &self,
+        seq: u64,
+        origin: &FrameOrigin,
+        captured: Instant,
+        trigger: Option<Trigger>,
+        flags: &Halt<'_>,
+    ) -> bool {
+        let Some(tx) = &self.tx else {
+            return true;
+        };
+        let part = match trigger {
+            Some(t) => Part {
+                id: Some(t.part_id),
+                triggered: t.at,
+                triggered_wall: t.wall,
+            },
+            None => Part {
+                id: None,
+                triggered: captured,
+                triggered_wall: SystemTime::now()
+                    .checked_sub(captured.elapsed())
+                    .unwrap_or_else(SystemTime::now),
+            },
+        };
+        let mut record = InFlight {
+            seq,
+            origin: origin.clone(),
+            captured,
+            part,
+            due: self
+                .plan
+                .deadline
+                .and_then(|d| Some((part.triggered.checked_add(d)?, d))),
+        };
+        loop {
+            match tx.send_timeout(record, Duration::from_millis(100)) {
+                Ok(()) => return true,
+                Err(SendTimeoutError::Timeout(r)) if !flags.is_set() => record = r,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
 /// Returns an error only when the source panicked (the message), after which capture ends.
 #[allow(clippy::too_many_arguments)]
 fn capture(
@@ -254,12 +358,20 @@ fn capture(
     out_tx: &Sender<Outcome>,
     dropped: &AtomicU64,
     status: &ScenarioStatus,
+    parts: &Parts<'_>,
 ) -> Result<(), String> {
     let start = Instant::now();
     let mut seq = 0u64;
     let stopping = || stop.load(Ordering::Relaxed) || flags.is_set();
+    // A PLC trigger waiting for its frame.
+    let mut trigger: Option<Trigger> = None;
     while !stopping() {
-        if fps > 0.0 {
+        if parts.triggers.is_some() && trigger.is_none() {
+            trigger = parts.wait_trigger(&stopping);
+            if trigger.is_none() {
+                return Ok(());
+            }
+        } else if fps > 0.0 {
             let due = start + Duration::from_secs_f64(seq as f64 / fps);
             while let Some(wait) = due.checked_duration_since(Instant::now()) {
                 if stopping() {
@@ -275,7 +387,12 @@ fn capture(
                 format!("the source panicked: {}", panic_message(payload.as_ref()))
             })?;
         let frame = match next {
+            // A live camera's frames from before the trigger show the previous part.
+            Next::Frame(f) if live && trigger.is_some_and(|t| f.meta.captured < t.at) => continue,
             Next::Frame(f) => {
+                if !parts.announce(seq, &f.meta.origin, f.meta.captured, trigger.take(), flags) {
+                    return Ok(());
+                }
                 status.frame_arrived();
                 status
                     .queue_depth
@@ -283,12 +400,18 @@ fn capture(
                 f
             }
             Next::Skipped { item, error } => {
+                let origin = FrameOrigin::Item(item);
+                let captured = Instant::now();
+                if !parts.announce(seq, &origin, captured, trigger.take(), flags) {
+                    return Ok(());
+                }
                 let outcome = Outcome {
                     seq,
-                    origin: FrameOrigin::Item(item),
-                    captured: Instant::now(),
+                    origin,
+                    captured,
                     decided: SystemTime::now(),
                     result: OutcomeKind::Failed(error.to_string()),
+                    part: None,
                 };
                 if out_tx.send(outcome).is_err() {
                     return Ok(());
@@ -307,6 +430,7 @@ fn capture(
                         captured: Instant::now(),
                         decided: SystemTime::now(),
                         result: OutcomeKind::Dropped,
+                        part: None,
                     };
                     if out_tx.send(outcome).is_err() {
                         return Ok(());
@@ -357,6 +481,7 @@ fn capture(
                             captured: old.meta.captured,
                             decided: SystemTime::now(),
                             result: OutcomeKind::Dropped,
+                            part: None,
                         };
                         drop(old);
                         if out_tx.send(outcome).is_err() {
@@ -421,6 +546,7 @@ fn inspect(
             captured: frame.meta.captured,
             decided: SystemTime::now(),
             result,
+            part: None,
         };
         // Return the pixel buffer before waiting on the sink.
         drop(frame);
@@ -440,23 +566,70 @@ enum Stopped {
     Aborted,
 }
 
-/// Puts outcomes back in sequence order and hands them to the sink. After a sink error or
+/// Puts outcomes back in sequence order and hands them to the sink. A part whose deadline
+/// passes before its outcome arrives goes out as `TIMEOUT` then, in sequence; its real
+/// outcome is discarded when it comes (counted as a late verdict). After a sink error or
 /// an abort it stops delivering but keeps receiving until every sender has gone, so no
 /// worker or capture thread stays blocked on a full queue.
 fn deliver_in_order(
     rx: &Receiver<Outcome>,
+    parts: Option<Receiver<InFlight>>,
     sink: &mut dyn RunSink,
     flags: &Halt<'_>,
+    status: &ScenarioStatus,
 ) -> Result<(), Stopped> {
     let mut next = 0u64;
     let mut waiting: BTreeMap<u64, Outcome> = BTreeMap::new();
+    let mut in_flight: BTreeMap<u64, InFlight> = BTreeMap::new();
+    let mut parts = parts.unwrap_or_else(crossbeam_channel::never);
     let mut failed = None;
-    for outcome in rx.iter() {
+    loop {
+        // The next part's deadline, while its outcome has not come.
+        let due = in_flight
+            .get(&next)
+            .filter(|_| !waiting.contains_key(&next))
+            .and_then(|f| f.due)
+            .map(|(at, _)| at.saturating_duration_since(Instant::now()));
+        let received = match due {
+            Some(wait) => select! {
+                recv(rx) -> o => Received::Outcome(o.ok()),
+                recv(parts) -> p => Received::Part(p.ok()),
+                default(wait) => Received::Due,
+            },
+            None => select! {
+                recv(rx) -> o => Received::Outcome(o.ok()),
+                recv(parts) -> p => Received::Part(p.ok()),
+            },
+        };
+        match received {
+            Received::Outcome(None) => break,
+            Received::Outcome(Some(outcome)) => {
+                if failed.is_some() || flags.abort.load(Ordering::Relaxed) {
+                    continue;
+                }
+                // Capture announced this part before queueing its frame.
+                in_flight.extend(parts.try_iter().map(|p| (p.seq, p)));
+                if outcome.seq < next {
+                    status.late_verdicts.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(
+                        seq = outcome.seq,
+                        "verdict came after the part's deadline; the part was sent as TIMEOUT"
+                    );
+                    continue;
+                }
+                waiting.insert(outcome.seq, outcome);
+            }
+            Received::Part(Some(p)) => {
+                in_flight.insert(p.seq, p);
+            }
+            // Capture has ended; outcomes may still come.
+            Received::Part(None) => parts = crossbeam_channel::never(),
+            Received::Due => {}
+        }
         if failed.is_some() || flags.abort.load(Ordering::Relaxed) {
             continue;
         }
-        waiting.insert(outcome.seq, outcome);
-        while let Some(o) = waiting.remove(&next) {
+        while let Some(o) = ready(next, &mut waiting, &mut in_flight, status) {
             if let Err(e) = sink.deliver(&o) {
                 flags.halt.store(true, Ordering::SeqCst);
                 failed = Some(e);
@@ -477,8 +650,60 @@ fn deliver_in_order(
     }
     // Channels closed: whatever is left (gaps can only come from a worker that could not
     // be restarted) goes out in order rather than being lost.
-    for (_, o) in waiting {
+    for (seq, mut o) in waiting {
+        o.part = in_flight.remove(&seq).map(|f| f.part);
         sink.deliver(&o).map_err(Stopped::Sink)?;
     }
     sink.finish().map_err(Stopped::Sink)
+}
+
+enum Received {
+    Outcome(Option<Outcome>),
+    Part(Option<InFlight>),
+    /// The next part's deadline passed.
+    Due,
+}
+
+/// The outcome for `next`, if it can go out now: its own (in time), or `TIMEOUT` once its
+/// deadline has passed.
+fn ready(
+    next: u64,
+    waiting: &mut BTreeMap<u64, Outcome>,
+    in_flight: &mut BTreeMap<u64, InFlight>,
+    status: &ScenarioStatus,
+) -> Option<Outcome> {
+    let now = Instant::now();
+    let overdue = in_flight
+        .get(&next)
+        .and_then(|f| f.due)
+        .is_some_and(|(at, _)| now >= at);
+    if let Some(mut o) = waiting.remove(&next) {
+        let f = in_flight.remove(&next);
+        o.part = f.as_ref().map(|f| f.part);
+        // Decided in time, but seen here after the deadline: the PLC would get it too late.
+        if let (true, Some((_, deadline))) = (overdue, f.and_then(|f| f.due)) {
+            if matches!(
+                o.result,
+                OutcomeKind::Inspected { .. } | OutcomeKind::Failed(_)
+            ) {
+                o.result = OutcomeKind::TimedOut { deadline };
+                status.late_verdicts.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        return Some(o);
+    }
+    if !overdue {
+        return None;
+    }
+    let f = in_flight.remove(&next)?;
+    Some(Outcome {
+        seq: f.seq,
+        origin: f.origin,
+        captured: f.captured,
+        decided: SystemTime::now(),
+        result: OutcomeKind::TimedOut {
+            deadline: f.due.map_or(Duration::ZERO, |(_, d)| d),
+        },
+        part: Some(f.part),
+    })
 }

@@ -3,6 +3,7 @@
 
 mod defect_log;
 pub mod output_dir;
+mod plc;
 mod record;
 mod summary;
 
@@ -17,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// The sink kinds lineside knows: one line per kind.
-pub const KINDS: &[SinkKind] = &[defect_log::KIND, summary::KIND];
+pub const KINDS: &[SinkKind] = &[defect_log::KIND, summary::KIND, plc::KIND];
 
 /// The sinks of a scenario that names none.
 pub const DEFAULT: &[&str] = &["defect_log", "summary"];
@@ -46,6 +47,10 @@ pub struct SinkContext<'a> {
     pub record: Arc<RecordContext>,
     /// The scenario's live state: a sink with a link (PLC, broker) reports it here.
     pub status: Arc<crate::status::ScenarioStatus>,
+    /// The scenario's PLC link (`[plc]`), shared with the trigger.
+    pub plc: Option<Arc<crate::plc::PlcLink>>,
+    /// What makes a part, its deadline and fail-safe (`[trigger]`).
+    pub trigger: crate::plc::TriggerPlan,
 }
 
 /// Opens the named sinks, in order.

@@ -46,6 +46,12 @@ pub struct Record<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frame: Option<u64>,
     pub seq: u64,
+    /// The part id the PLC gave with its trigger (`[trigger] mode = "plc"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part_id: Option<u32>,
+    /// When the part was triggered, RFC 3339 (triggered scenarios and deadlines).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub triggered: Option<String>,
     pub verdict: Verdict,
     /// The rules that made the part NG, or why it could not be inspected.
     pub failed: Vec<FailedRule>,
@@ -142,6 +148,8 @@ impl<'a> Record<'a> {
             item,
             frame,
             seq: o.seq,
+            part_id: o.part.and_then(|p| p.id),
+            triggered: o.part.map(|p| rfc3339(p.triggered_wall)),
             verdict: Verdict::Error,
             failed: Vec::new(),
             score: None,
@@ -158,6 +166,16 @@ impl<'a> Record<'a> {
         };
         match &o.result {
             OutcomeKind::Dropped => return None,
+            OutcomeKind::TimedOut { deadline } => {
+                r.verdict = Verdict::Timeout;
+                r.failed.push(FailedRule {
+                    rule: "deadline",
+                    detail: format!(
+                        "no verdict within {} ms of the trigger; treated as a reject",
+                        deadline.as_millis()
+                    ),
+                });
+            }
             OutcomeKind::Failed(msg) => {
                 r.error = Some(msg);
                 r.failed.push(FailedRule {

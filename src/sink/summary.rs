@@ -9,7 +9,11 @@ use serde::Serialize;
 
 use super::{output_dir, RunSink, SinkError, SinkKind};
 use crate::outcome::{LatencyHistogram, Outcome, OutcomeKind};
+use crate::plc::{PlcLink, PlcStats};
+use crate::status::ScenarioStatus;
 use crate::verdict::Verdict;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 pub struct RunStats {
     started: Instant,
@@ -17,6 +21,7 @@ pub struct RunStats {
     ng: u64,
     errors: u64,
     dropped: u64,
+    timeouts: u64,
     total: LatencyHistogram,
     preprocess: LatencyHistogram,
     infer: LatencyHistogram,
@@ -31,6 +36,7 @@ impl Default for RunStats {
             ng: 0,
             errors: 0,
             dropped: 0,
+            timeouts: 0,
             total: LatencyHistogram::default(),
             preprocess: LatencyHistogram::default(),
             infer: LatencyHistogram::default(),
@@ -44,6 +50,7 @@ impl RunStats {
         match &o.result {
             OutcomeKind::Dropped => self.dropped += 1,
             OutcomeKind::Failed(_) => self.errors += 1,
+            OutcomeKind::TimedOut { .. } => self.timeouts += 1,
             OutcomeKind::Inspected {
                 inspection,
                 times,
@@ -70,7 +77,7 @@ impl RunStats {
         workers: usize,
     ) -> Summary {
         let elapsed = self.started.elapsed();
-        let frames = self.ok + self.ng + self.errors;
+        let frames = self.ok + self.ng + self.errors + self.timeouts;
         let p = |h: &LatencyHistogram, q| h.quantile_ms(q).map(round3);
         Summary {
             scenario: scenario.to_string(),
@@ -80,6 +87,9 @@ impl RunStats {
             ng: self.ng,
             errors: self.errors,
             dropped: self.dropped,
+            timeouts: self.timeouts,
+            late_verdicts: 0,
+            plc: None,
             elapsed_s: round3(elapsed.as_secs_f64()),
             fps: round3(if elapsed > Duration::ZERO {
                 frames as f64 / elapsed.as_secs_f64()
@@ -123,13 +133,22 @@ pub struct Summary {
     pub scenario: String,
     /// The run these figures are of: the `run_id` of its defect-log records.
     pub run_id: String,
-    /// Frames with a verdict (OK + NG + errors).
+    /// Frames with a verdict (OK + NG + errors + timeouts).
     pub frames: u64,
     pub ok: u64,
     pub ng: u64,
     pub errors: u64,
     /// Frames a live source dropped because inference was behind.
     pub dropped: u64,
+    /// Parts without a verdict by their deadline (`[trigger] deadline_ms`): TIMEOUT.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub timeouts: u64,
+    /// Verdicts that came after their part had gone out as TIMEOUT (discarded).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub late_verdicts: u64,
+    /// The PLC link's counts (`[plc]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plc: Option<PlcStats>,
     pub elapsed_s: f64,
     pub fps: f64,
     /// Capture-to-verdict latency, queueing included.
@@ -139,7 +158,18 @@ pub struct Summary {
     pub defect_log: String,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl Summary {
+    /// Adds what the scenario's status and PLC link counted beside the outcome stream.
+    pub fn with_line_side(mut self, status: &ScenarioStatus, plc: Option<&PlcLink>) -> Summary {
+        self.late_verdicts = status.late_verdicts.load(Ordering::Relaxed);
+        self.plc = plc.map(PlcLink::stats);
+        self
+    }
+
     /// Writes `summary.json` atomically (temp file + rename), creating it with `mode`.
     /// Neither the temp file nor `summary.json` may be a symbolic link.
     pub fn write_json(&self, path: &Path, mode: u32) -> Result<(), SinkError> {
@@ -204,6 +234,8 @@ pub const KIND: SinkKind = SinkKind {
             defect_log: ctx.output_dir.join("defects.jsonl"),
             workers: ctx.workers,
             file_mode: ctx.file_mode,
+            status: Arc::clone(&ctx.status),
+            plc: ctx.plc.clone(),
         }))
     },
 };
@@ -216,6 +248,8 @@ struct SummarySink {
     path: std::path::PathBuf,
     defect_log: std::path::PathBuf,
     workers: usize,
+    status: Arc<ScenarioStatus>,
+    plc: Option<Arc<PlcLink>>,
 }
 
 impl RunSink for SummarySink {
@@ -225,9 +259,10 @@ impl RunSink for SummarySink {
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {
-        let summary =
-            self.stats
-                .summary(&self.scenario, &self.run_id, &self.defect_log, self.workers);
+        let summary = self
+            .stats
+            .summary(&self.scenario, &self.run_id, &self.defect_log, self.workers)
+            .with_line_side(&self.status, self.plc.as_deref());
         summary.write_json(&self.path, self.file_mode)
     }
 }
