@@ -3,6 +3,7 @@
 //! share this. The common sections come from `config`, `[source]` from its source kind,
 //! `[head]`/`[rules]` from the head kind the registry names.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -34,7 +35,15 @@ pub struct ScenarioPlan {
     pub output_dir_line: Option<usize>,
     /// The consumers of the verdicts, by registry name (`[output] sinks`).
     pub sinks: Vec<&'static str>,
+    /// Seconds between rewrites of `summary.json` during the run (0: only at the end).
+    pub summary_every_s: u64,
+    /// `[service] listen`: the health/metrics endpoint, and the line it was given on.
+    pub listen: Option<SocketAddr>,
+    pub listen_line: Option<usize>,
 }
+
+/// `[output] summary_every_s` when the file does not set it.
+pub const SUMMARY_EVERY_S: u64 = 10;
 
 impl ScenarioPlan {
     /// The model named in defect logs: the fitted artifact for PatchCore scenarios (its
@@ -80,6 +89,7 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
     let sinks = sinks(&f, &mut errs);
     let output_dir = output_dir(&f, &mut errs);
     let file_mode = file_mode(&f, &mut errs);
+    let listen = listen(&f, &mut errs);
 
     let model_path = f.resolve(&f.model.path);
     let model = match ModelInfo::load(&model_path) {
@@ -156,6 +166,9 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
         id_line: f.diag("scenario.id", "").line,
         output_dir_line: f.diag("output.dir", "").line,
         sinks,
+        summary_every_s: f.output.summary_every_s.unwrap_or(SUMMARY_EVERY_S),
+        listen,
+        listen_line: f.diag("service.listen", "").line,
     })
 }
 
@@ -271,8 +284,34 @@ pub fn check_together(plans: &[ScenarioPlan]) -> Vec<Diagnostic> {
                 ),
             });
         }
+        // One process has one endpoint: files that set `[service] listen` must agree.
+        let clash = p.listen.and_then(|addr| {
+            plans[..i]
+                .iter()
+                .find(|q| q.listen.is_some_and(|a| a != addr))
+                .map(|first| (addr, first))
+        });
+        if let Some((addr, first)) = clash {
+            errs.push(Diagnostic {
+                file: p.file.clone(),
+                line: p.listen_line,
+                key: "service.listen".into(),
+                message: format!(
+                    "{addr} differs from {} given in {}; scenarios run together share one \
+                     health/metrics endpoint: give the same [service] listen in each file (or \
+                     leave it out of all but one, or pass --listen)",
+                    first.listen.map_or_else(String::new, |a| a.to_string()),
+                    first.file.display()
+                ),
+            });
+        }
     }
     errs
+}
+
+/// The endpoint address the plans ask for (they agree: see [`check_together`]).
+pub fn listen_of(plans: &[ScenarioPlan]) -> Option<SocketAddr> {
+    plans.iter().find_map(|p| p.listen)
 }
 
 /// Opens the source as `run` would (not cameras) and reports what would fail there.
@@ -319,6 +358,42 @@ fn head_kind(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> Option<&'static he
         ));
     }
     found
+}
+
+/// `[service] listen`: an IP address and port, or a port alone for 127.0.0.1 (the endpoint
+/// is for the box itself unless an address says otherwise).
+fn listen(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> Option<SocketAddr> {
+    let section: crate::config::schema::ServiceSection = match f.section("service", &[]) {
+        Ok(s) => s,
+        Err(d) => {
+            errs.push(d);
+            return None;
+        }
+    };
+    let text = section.listen?;
+    match parse_listen(&text) {
+        Some(addr) => Some(addr),
+        None => {
+            errs.push(f.diag(
+                "service.listen",
+                format!(
+                    "`{text}` is not an address to listen on; write an IP address and port \
+                     (\"127.0.0.1:9898\", \"0.0.0.0:9898\") or a port alone (\"9898\", \
+                     meaning 127.0.0.1)"
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// `"127.0.0.1:9898"`, `"[::1]:9898"` or `"9898"` (127.0.0.1).
+pub fn parse_listen(text: &str) -> Option<SocketAddr> {
+    let text = text.trim();
+    if let Ok(port) = text.parse::<u16>() {
+        return Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    text.parse().ok()
 }
 
 /// `[output] sinks`, each a registered sink (default: the defect log and the summary).

@@ -64,6 +64,12 @@ pub struct ScenarioStatus {
     pub queue_depth: AtomicU64,
     /// Cleared when the source has ended or failed.
     pub source_alive: AtomicBool,
+    /// Set once every session is open and capture has started (systemd READY=1).
+    pub started: AtomicBool,
+    /// Bumped by SIGHUP: file sinks reopen their files (logrotate) before the next record.
+    pub reopen_files: AtomicU64,
+    /// The plan generation frames are now decided under (1 + successful reloads).
+    pub plan_generation: AtomicU64,
     links: Mutex<Vec<(String, Arc<LinkStatus>)>>,
     alarms: Mutex<VecDeque<Alarm>>,
     alarms_raised: AtomicU64,
@@ -74,6 +80,7 @@ impl ScenarioStatus {
         Arc::new(Self {
             id: id.into(),
             source_alive: AtomicBool::new(true),
+            plan_generation: AtomicU64::new(1),
             ..Self::default()
         })
     }

@@ -46,6 +46,8 @@ pub struct SinkContext<'a> {
     pub record: Arc<RecordContext>,
     /// The scenario's live state: a sink with a link (PLC, broker) reports it here.
     pub status: Arc<crate::status::ScenarioStatus>,
+    /// How often the summary is rewritten while the run goes on (`None`: only at the end).
+    pub summary_every: Option<std::time::Duration>,
 }
 
 /// Opens the named sinks, in order.

@@ -204,6 +204,8 @@ pub const KIND: SinkKind = SinkKind {
             defect_log: ctx.output_dir.join("defects.jsonl"),
             workers: ctx.workers,
             file_mode: ctx.file_mode,
+            every: ctx.summary_every,
+            written: Instant::now(),
         }))
     },
 };
@@ -216,19 +218,38 @@ struct SummarySink {
     path: std::path::PathBuf,
     defect_log: std::path::PathBuf,
     workers: usize,
+    /// Rewrite period while running (`[output] summary_every_s`).
+    every: Option<Duration>,
+    written: Instant,
+}
+
+impl SummarySink {
+    fn write(&self) -> Result<(), SinkError> {
+        let summary =
+            self.stats
+                .summary(&self.scenario, &self.run_id, &self.defect_log, self.workers);
+        summary.write_json(&self.path, self.file_mode)
+    }
 }
 
 impl RunSink for SummarySink {
     fn deliver(&mut self, outcome: &Outcome) -> Result<(), SinkError> {
         self.stats.add(outcome);
+        if self
+            .every
+            .is_some_and(|every| self.written.elapsed() >= every)
+        {
+            self.written = Instant::now();
+            // A missed rewrite costs a stale file, not the line: the final one still counts.
+            if let Err(e) = self.write() {
+                tracing::warn!(scenario = %self.scenario, "cannot rewrite the summary: {e}");
+            }
+        }
         Ok(())
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {
-        let summary =
-            self.stats
-                .summary(&self.scenario, &self.run_id, &self.defect_log, self.workers);
-        summary.write_json(&self.path, self.file_mode)
+        self.write()
     }
 }
 
