@@ -8,7 +8,14 @@ use common::service::{assert_no_seq_missing, records, Service};
 
 #[test]
 fn sigterm_mid_run_on_a_live_source_exits_0_with_every_decided_part_logged() {
-    let mut s = Service::start(10, |t| t, &[]);
+    let mut s = Service::start(5, |t| t + "summary_every_s = 1\n", &[]);
+    // summary.json is rewritten while the run goes on, not only at the end.
+    s.wait_for("a summary written mid-run", || {
+        std::fs::read(s.out.join("summary.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| v["frames"].as_u64() > Some(0))
+    });
     s.wait_for("10 records", || records(&s.log()).len() >= 10);
     let status = s.stop();
     assert_eq!(status.code(), Some(0), "{}", s.stderr());
@@ -27,7 +34,7 @@ fn line_of(text: &str, needle: &str) -> usize {
 #[test]
 fn sighup_swaps_a_changed_rule_at_a_frame_boundary_and_refuses_a_broken_file() {
     // min_score 0.2 rejects every frame of this pattern (top score ~0.08); 0.0 passes all.
-    let mut s = Service::start(10, |t| t, &[]);
+    let mut s = Service::start(5, |t| t, &[]);
     let ng = |r: &serde_json::Value| r["verdict"] == "NG";
     s.wait_for("5 NG records", || records(&s.log()).len() >= 5);
     assert!(records(&s.log()).iter().all(ng), "the old rule rejects");
@@ -93,7 +100,7 @@ fn sighup_swaps_a_changed_rule_at_a_frame_boundary_and_refuses_a_broken_file() {
 
 #[test]
 fn sighup_reopens_a_rotated_defect_log_and_loses_nothing() {
-    let mut s = Service::start(10, |t| t, &[]);
+    let mut s = Service::start(5, |t| t, &[]);
     s.wait_for("5 records", || records(&s.log()).len() >= 5);
     // logrotate's `create` mode: rename, then tell the process.
     let rotated = s.out.join("defects.jsonl.1");
