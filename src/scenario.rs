@@ -507,3 +507,23 @@ fn task_fits_head(f: &ScenarioFile, model: &ModelInfo, errs: &mut Vec<Diagnostic
         None => true,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_takes_an_address_or_a_port_on_loopback() {
+        assert_eq!(
+            parse_listen("9898"),
+            Some("127.0.0.1:9898".parse().unwrap())
+        );
+        assert_eq!(
+            parse_listen("0.0.0.0:9000"),
+            Some("0.0.0.0:9000".parse().unwrap())
+        );
+        assert_eq!(parse_listen("[::1]:80"), Some("[::1]:80".parse().unwrap()));
+        assert_eq!(parse_listen("localhost:9898"), None);
+        assert_eq!(parse_listen("99999"), None);
+    }
+}

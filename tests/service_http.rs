@@ -279,3 +279,29 @@ fn sd_notify_ready_watchdog_and_stopping_reach_the_notify_socket() {
         "{got:?}"
     );
 }
+
+#[test]
+fn scenarios_run_together_must_agree_on_the_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (name, port) in [("a", 9101), ("b", 9102)] {
+        let sub = dir.path().join(name);
+        std::fs::create_dir(&sub).unwrap();
+        let (scenario, _) = common::service::scenario_text(&sub, 10, |t| {
+            t.replace("id = \"demo-synthetic\"", &format!("id = \"{name}\""))
+                + &format!("\n[service]\nlisten = \"127.0.0.1:{port}\"\n")
+        });
+        files.push(scenario);
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lineside"))
+        .arg("validate")
+        .args(&files)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    let text = std::fs::read_to_string(&files[1]).unwrap();
+    let line = text.lines().position(|l| l.starts_with("listen")).unwrap() + 1;
+    let located = format!("{}:{line}: `service.listen`", files[1].display());
+    assert!(stderr.contains(&located), "{located} in:\n{stderr}");
+}

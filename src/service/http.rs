@@ -171,3 +171,61 @@ impl Health {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn healthz_is_503_while_a_link_is_down_or_the_source_has_ended() {
+        let s = ScenarioStatus::new("a");
+        let statuses = vec![Arc::clone(&s)];
+        let metrics = Metrics::new(statuses.clone());
+        // Not started yet: sessions still opening.
+        assert_eq!(answer("/healthz", &metrics, &statuses).0, 503);
+        s.started.store(true, Ordering::SeqCst);
+        s.frame_arrived();
+        let (code, _, body) = answer("/healthz?verbose", &metrics, &statuses);
+        assert_eq!(code, 200, "{body}");
+        let plc = s.link("plc");
+        plc.set_error("connection refused");
+        let (code, _, body) = answer("/healthz", &metrics, &statuses);
+        assert_eq!(code, 503);
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["scenarios"][0]["links"][0]["name"], "plc");
+        assert_eq!(
+            json["scenarios"][0]["links"][0]["last_error"],
+            "connection refused"
+        );
+        plc.set_connected(true);
+        assert_eq!(answer("/healthz", &metrics, &statuses).0, 200);
+        s.source_alive.store(false, Ordering::SeqCst);
+        assert_eq!(answer("/healthz", &metrics, &statuses).0, 503);
+        assert_eq!(answer("/other", &metrics, &statuses).0, 404);
+    }
+
+    #[test]
+    fn link_state_is_in_metrics() {
+        let s = ScenarioStatus::new("a");
+        let mqtt = s.link("mqtt");
+        mqtt.reconnects.store(3, Ordering::SeqCst);
+        mqtt.backlog.store(17, Ordering::SeqCst);
+        let metrics = Metrics::new(vec![s]);
+        let text = metrics.render().unwrap();
+        assert!(
+            text.contains("lineside_link_reconnects_total{scenario=\"a\",link=\"mqtt\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lineside_link_backlog{scenario=\"a\",link=\"mqtt\"} 17"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_port_in_use_is_refused_up_front() {
+        let first = Endpoint::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let err = Endpoint::bind(first.addr()).err().unwrap();
+        assert!(err.to_string().contains("[service] listen"), "{err}");
+    }
+}
