@@ -247,7 +247,7 @@ fn sd_notify_ready_watchdog_and_stopping_reach_the_notify_socket() {
         ],
     );
     let mut got: Vec<String> = Vec::new();
-    let mut receive_until = |want: &str, got: &mut Vec<String>| {
+    let receive_until = |want: &str, got: &mut Vec<String>| {
         let start = Instant::now();
         while !got.iter().any(|m| m.lines().any(|l| l == want)) {
             assert!(start.elapsed() < DEADLINE, "no {want}; got {got:?}");
