@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -354,47 +354,59 @@ fn run(
 }
 
 /// SIGINT and SIGTERM drain (a second one aborts, a third exits at once); SIGHUP asks
-/// for a reload (scenario files checked and swapped in, defect logs reopened). Signals
-/// arrive on a thread of their own (signal-hook's self-pipe), never in a handler.
+/// for a reload (scenario files checked and swapped in, defect logs reopened).
+///
+/// Presses are counted inside the handler (one atomic add each), because signal-hook's
+/// iterator merges signals that arrive before its thread wakes: a quick second Ctrl-C must
+/// still abort. Everything else, messages included, happens on an ordinary thread.
 fn handle_signals(
     stop: &Arc<AtomicBool>,
     abort: &Arc<AtomicBool>,
     reload: &Arc<AtomicU64>,
 ) -> anyhow::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let presses = Arc::new(AtomicUsize::new(0));
+    for signal in [SIGINT, SIGTERM] {
+        let (presses, stop, abort) = (Arc::clone(&presses), Arc::clone(stop), Arc::clone(abort));
+        let action = move || match presses.fetch_add(1, Ordering::SeqCst) {
+            0 => stop.store(true, Ordering::SeqCst),
+            1 => {
+                stop.store(true, Ordering::SeqCst);
+                abort.store(true, Ordering::SeqCst);
+            }
+            // Last resort: leave without running any destructor, as `kill -9` would; the
+            // defect log survives that (whole records, torn tail cut on reopen). Never
+            // `process::exit`: it runs ONNX Runtime's static destructors under workers
+            // still inferring.
+            // SAFETY: _exit(2) is async-signal-safe and touches no Rust state.
+            _ => unsafe { libc::_exit(130) },
+        };
+        // SAFETY: the action only does atomic operations and _exit(2), all
+        // async-signal-safe; it allocates and locks nothing.
+        unsafe { signal_hook::low_level::register(signal, action) }
+            .context("cannot install the SIGINT/SIGTERM handler")?;
+    }
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
         .context("cannot install the signal handlers")?;
-    let (stop, abort, reload) = (Arc::clone(stop), Arc::clone(abort), Arc::clone(reload));
+    let reload = Arc::clone(reload);
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            let mut presses = 0u32;
+            let mut told = 0;
             for signal in signals.forever() {
                 if signal == SIGHUP {
                     eprintln!("reload: checking scenario files, reopening defect logs (SIGHUP)");
                     reload.fetch_add(1, Ordering::SeqCst);
                     continue;
                 }
-                presses = presses.saturating_add(1);
-                match presses {
-                    1 => {
-                        eprintln!("\nstopping: finishing frames in flight and flushing logs (Ctrl-C or SIGTERM again to abort)");
-                        stop.store(true, Ordering::SeqCst);
-                    }
-                    2 => {
-                        eprintln!("\naborting: frames in flight are not logged; syncing logs (Ctrl-C again to exit at once)");
-                        stop.store(true, Ordering::SeqCst);
-                        abort.store(true, Ordering::SeqCst);
-                    }
-                    _ => {
-                        // Last resort: leave without running any destructor, as `kill -9`
-                        // would; the defect log survives that (whole records, torn tail cut
-                        // on reopen). Never `process::exit`: it runs ONNX Runtime's static
-                        // destructors under workers still inferring.
-                        // SAFETY: _exit(2) ends the process; it touches no Rust state.
-                        unsafe { libc::_exit(130) }
-                    }
+                let pressed = presses.load(Ordering::SeqCst);
+                if pressed >= 1 && told < 1 {
+                    eprintln!("\nstopping: finishing frames in flight and flushing logs (Ctrl-C or SIGTERM again to abort)");
                 }
+                if pressed >= 2 && told < 2 {
+                    eprintln!("\naborting: frames in flight are not logged; syncing logs (Ctrl-C again to exit at once)");
+                }
+                told = pressed;
             }
         })
         .context("cannot start the signal thread")?;
