@@ -12,6 +12,9 @@
 //! Faults never hang the run: a sink error or an abort (second Ctrl-C) halts capture and
 //! workers while the ordering stage keeps draining outcomes, so no thread stays blocked on
 //! a full queue. A panic while inspecting a frame becomes an ERROR record for that frame.
+//!
+//! A reloaded plan ([`PlanSlot`], SIGHUP) is taken up between frames: capture stamps each
+//! frame with the plan generation, and a worker rebuilds before the first newer frame.
 
 mod reload;
 mod worker;
