@@ -116,3 +116,33 @@ fn sighup_reopens_a_rotated_defect_log_and_loses_nothing() {
     assert_no_seq_missing(&both);
     assert_eq!(s.summary()["frames"], both.len() as u64);
 }
+
+#[test]
+fn sighup_refuses_a_source_change_that_needs_a_restart_and_runs_on() {
+    let mut s = Service::start(5, |t| t, &[]);
+    s.wait_for("3 records", || records(&s.log()).len() >= 3);
+    let text = std::fs::read_to_string(&s.scenario).unwrap();
+    // A valid file, but a new frame rate means a new source: only a restart applies it.
+    std::fs::write(
+        &s.scenario,
+        text.replace("fps = 5", "fps = 6")
+            .replace("min_score = 0.2", "min_score = 0.0"),
+    )
+    .unwrap();
+    s.signal(libc::SIGHUP);
+    s.wait_for("the refusal", || s.stderr().contains("reload refused"));
+    let before = records(&s.log()).len();
+    s.wait_for("3 more records", || records(&s.log()).len() >= before + 3);
+    assert_eq!(s.stop().code(), Some(0), "{}", s.stderr());
+    let stderr = s.stderr();
+    assert!(
+        stderr.contains("changes [source], which only a restart applies"),
+        "{stderr}"
+    );
+    let records = records(&s.log());
+    assert_no_seq_missing(&records);
+    assert!(
+        records.iter().all(|r| r["verdict"] == "NG"),
+        "the rule change in the refused file was not applied either"
+    );
+}
