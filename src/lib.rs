@@ -22,6 +22,7 @@
 //! sink          defect log, summary, ...: each a consumer; one registry
 //! scenario      file + model -> checked plan (common sections, source, head, sinks)
 //! pipeline      threads, queues, ordering, drain
+//! service       health/metrics endpoint, metrics of the outcome stream, systemd notify
 //! dataset       MVTec-layout listing for fit and eval
 //! fit, eval, report   commands built on the above
 //! runner        several scenarios in one process
@@ -47,6 +48,7 @@ pub mod preprocess;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod service;
 pub mod sink;
 pub mod source;
 pub mod status;

@@ -1,9 +1,10 @@
 //! The `lineside` command line. All work happens in the library; this file parses
 //! arguments, prints, and chooses exit codes.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -11,7 +12,7 @@ use clap::{Parser, Subcommand};
 
 use lineside::config::Diagnostic;
 use lineside::engine::ModelInfo;
-use lineside::runner::{self, RunOptions};
+use lineside::runner::{self, RunOptions, ServiceOptions};
 use lineside::sink::Summary;
 use lineside::source::v4l2;
 
@@ -37,6 +38,10 @@ enum Command {
         /// Cores to spread workers over (default: all).
         #[arg(long)]
         cores: Option<usize>,
+        /// Serve /healthz and /metrics here ("127.0.0.1:9898", or a port alone for
+        /// 127.0.0.1); overrides [service] listen.
+        #[arg(long)]
+        listen: Option<String>,
     },
     /// Check scenario files (schema, files, model fit) without running them.
     Validate {
@@ -148,11 +153,14 @@ fn main() -> ExitCode {
     // file's name, rather than kill the process silently with SIGXFSZ.
     // SAFETY: sets a signal disposition before any thread starts.
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+    // Colour only for a person at a terminal: journald and log files get plain text.
+    // `RUST_LOG=lineside=info` shows lineside's own events (every target is `lineside::…`).
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -161,7 +169,8 @@ fn main() -> ExitCode {
             scenarios,
             no_progress,
             cores,
-        } => run(scenarios, !no_progress, cores),
+            listen,
+        } => run(scenarios, !no_progress, cores, listen.as_deref()),
         Command::Validate { scenarios } => validate(&scenarios),
         Command::Devices { paths, json } => devices(&paths, json),
         Command::Record {
@@ -318,7 +327,12 @@ fn validate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run(paths: Vec<PathBuf>, progress: bool, cores: Option<usize>) -> anyhow::Result<ExitCode> {
+fn run(
+    paths: Vec<PathBuf>,
+    progress: bool,
+    cores: Option<usize>,
+    listen: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let paths = if paths.is_empty() {
         vec![default_scenario()?]
     } else {
@@ -331,36 +345,28 @@ fn run(paths: Vec<PathBuf>, progress: bool, cores: Option<usize>) -> anyhow::Res
             return Ok(ExitCode::FAILURE);
         }
     };
+    let listen = match listen {
+        Some(text) => Some(lineside::scenario::parse_listen(text).with_context(|| {
+            format!(
+                "--listen {text}: write an IP address and port (127.0.0.1:9898) or a port \
+                 alone (9898, meaning 127.0.0.1)"
+            )
+        })?),
+        None => lineside::scenario::listen_of(&plans),
+    };
+    // Bound before any scenario starts: an address in use is an error now, not later.
+    let endpoint = listen.map(lineside::service::Endpoint::bind).transpose()?;
+    if let Some(e) = &endpoint {
+        eprintln!("health and metrics: http://{}/healthz, /metrics", e.addr());
+    }
     // Where the logs go, resolved, before anything is written: no surprise folders.
     for p in &plans {
         eprintln!("{}: writing to {}", p.id, p.output_dir.display());
     }
     let stop = Arc::new(AtomicBool::new(false));
     let abort = Arc::new(AtomicBool::new(false));
-    let presses = Arc::new(AtomicUsize::new(0));
-    {
-        let (stop, abort, presses) = (Arc::clone(&stop), Arc::clone(&abort), Arc::clone(&presses));
-        // Never `process::exit` here: it runs ONNX Runtime's static destructors under
-        // workers still inferring, whose failures would be logged as false ERROR verdicts.
-        ctrlc::set_handler(move || match presses.fetch_add(1, Ordering::SeqCst) {
-            0 => {
-                eprintln!("\nstopping: finishing frames in flight and flushing logs (Ctrl-C or SIGTERM again to abort)");
-                stop.store(true, Ordering::SeqCst);
-            }
-            1 => {
-                eprintln!("\naborting: frames in flight are not logged; syncing logs (Ctrl-C again to exit at once)");
-                stop.store(true, Ordering::SeqCst);
-                abort.store(true, Ordering::SeqCst);
-            }
-            _ => {
-                // Last resort: leave without running any destructor, as `kill -9` would;
-                // the defect log survives that (whole records, torn tail cut on reopen).
-                // SAFETY: _exit(2) ends the process; it touches no Rust state.
-                unsafe { libc::_exit(130) }
-            }
-        })
-        .context("cannot install the Ctrl-C handler")?;
-    }
+    let reload = Arc::new(AtomicU64::new(0));
+    handle_signals(&stop, &abort, &reload)?;
     let cores =
         cores.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let opts = RunOptions {
@@ -369,7 +375,11 @@ fn run(paths: Vec<PathBuf>, progress: bool, cores: Option<usize>) -> anyhow::Res
         abort: Arc::clone(&abort),
         cores,
     };
-    let results = runner::run_scenarios(&plans, &opts);
+    let service = ServiceOptions {
+        endpoint,
+        reload: Some(reload),
+    };
+    let results = runner::run_service(&plans, &opts, &service);
     let mut summaries = Vec::new();
     let mut failed = false;
     for r in results {
@@ -397,6 +407,66 @@ fn run(paths: Vec<PathBuf>, progress: bool, cores: Option<usize>) -> anyhow::Res
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// SIGINT and SIGTERM drain (a second one aborts, a third exits at once); SIGHUP asks
+/// for a reload (scenario files checked and swapped in, defect logs reopened).
+///
+/// Presses are counted inside the handler (one atomic add each), because signal-hook's
+/// iterator merges signals that arrive before its thread wakes: a quick second Ctrl-C must
+/// still abort. Everything else, messages included, happens on an ordinary thread.
+fn handle_signals(
+    stop: &Arc<AtomicBool>,
+    abort: &Arc<AtomicBool>,
+    reload: &Arc<AtomicU64>,
+) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let presses = Arc::new(AtomicUsize::new(0));
+    for signal in [SIGINT, SIGTERM] {
+        let (presses, stop, abort) = (Arc::clone(&presses), Arc::clone(stop), Arc::clone(abort));
+        let action = move || match presses.fetch_add(1, Ordering::SeqCst) {
+            0 => stop.store(true, Ordering::SeqCst),
+            1 => {
+                stop.store(true, Ordering::SeqCst);
+                abort.store(true, Ordering::SeqCst);
+            }
+            // Last resort: leave without running any destructor, as `kill -9` would; the
+            // defect log survives that (whole records, torn tail cut on reopen). Never
+            // `process::exit`: it runs ONNX Runtime's static destructors under workers
+            // still inferring.
+            // SAFETY: _exit(2) is async-signal-safe and touches no Rust state.
+            _ => unsafe { libc::_exit(130) },
+        };
+        // SAFETY: the action only does atomic operations and _exit(2), all
+        // async-signal-safe; it allocates and locks nothing.
+        unsafe { signal_hook::low_level::register(signal, action) }
+            .context("cannot install the SIGINT/SIGTERM handler")?;
+    }
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .context("cannot install the signal handlers")?;
+    let reload = Arc::clone(reload);
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut told = 0;
+            for signal in signals.forever() {
+                if signal == SIGHUP {
+                    eprintln!("reload: checking scenario files, reopening defect logs (SIGHUP)");
+                    reload.fetch_add(1, Ordering::SeqCst);
+                    continue;
+                }
+                let pressed = presses.load(Ordering::SeqCst);
+                if pressed >= 1 && told < 1 {
+                    eprintln!("\nstopping: finishing frames in flight and flushing logs (Ctrl-C or SIGTERM again to abort)");
+                }
+                if pressed >= 2 && told < 2 {
+                    eprintln!("\naborting: frames in flight are not logged; syncing logs (Ctrl-C again to exit at once)");
+                }
+                told = pressed;
+            }
+        })
+        .context("cannot start the signal thread")?;
+    Ok(())
 }
 
 fn devices(paths: &[PathBuf], json: bool) -> anyhow::Result<ExitCode> {

@@ -3,6 +3,7 @@
 //! share this. The common sections come from `config`, `[source]` from its source kind,
 //! `[head]`/`[rules]` from the head kind the registry names.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -39,7 +40,15 @@ pub struct ScenarioPlan {
     pub trigger: TriggerPlan,
     /// The PLC link (`[plc]`), when the scenario has one.
     pub plc: Option<PlcMap>,
+    /// Seconds between rewrites of `summary.json` during the run (0: only at the end).
+    pub summary_every_s: u64,
+    /// `[service] listen`: the health/metrics endpoint, and the line it was given on.
+    pub listen: Option<SocketAddr>,
+    pub listen_line: Option<usize>,
 }
+
+/// `[output] summary_every_s` when the file does not set it.
+pub const SUMMARY_EVERY_S: u64 = 10;
 
 impl ScenarioPlan {
     /// The model named in defect logs: the fitted artifact for PatchCore scenarios (its
@@ -95,6 +104,7 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
         source.as_ref(),
         &mut errs,
     );
+    let listen = listen(&f, &mut errs);
 
     let model_path = f.resolve(&f.model.path);
     let model = match ModelInfo::load(&model_path) {
@@ -173,6 +183,9 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
         sinks,
         trigger,
         plc,
+        summary_every_s: f.output.summary_every_s.unwrap_or(SUMMARY_EVERY_S),
+        listen,
+        listen_line: f.diag("service.listen", "").line,
     })
 }
 
@@ -335,8 +348,34 @@ pub fn check_together(plans: &[ScenarioPlan]) -> Vec<Diagnostic> {
                 ),
             });
         }
+        // One process has one endpoint: files that set `[service] listen` must agree.
+        let clash = p.listen.and_then(|addr| {
+            plans[..i]
+                .iter()
+                .find(|q| q.listen.is_some_and(|a| a != addr))
+                .map(|first| (addr, first))
+        });
+        if let Some((addr, first)) = clash {
+            errs.push(Diagnostic {
+                file: p.file.clone(),
+                line: p.listen_line,
+                key: "service.listen".into(),
+                message: format!(
+                    "{addr} differs from {} given in {}; scenarios run together share one \
+                     health/metrics endpoint: give the same [service] listen in each file (or \
+                     leave it out of all but one, or pass --listen)",
+                    first.listen.map_or_else(String::new, |a| a.to_string()),
+                    first.file.display()
+                ),
+            });
+        }
     }
     errs
+}
+
+/// The endpoint address the plans ask for (they agree: see [`check_together`]).
+pub fn listen_of(plans: &[ScenarioPlan]) -> Option<SocketAddr> {
+    plans.iter().find_map(|p| p.listen)
 }
 
 /// Opens the source as `run` would (not cameras) and reports what would fail there.
@@ -383,6 +422,42 @@ fn head_kind(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> Option<&'static he
         ));
     }
     found
+}
+
+/// `[service] listen`: an IP address and port, or a port alone for 127.0.0.1 (the endpoint
+/// is for the box itself unless an address says otherwise).
+fn listen(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> Option<SocketAddr> {
+    let section: crate::config::schema::ServiceSection = match f.section("service", &[]) {
+        Ok(s) => s,
+        Err(d) => {
+            errs.push(d);
+            return None;
+        }
+    };
+    let text = section.listen?;
+    match parse_listen(&text) {
+        Some(addr) => Some(addr),
+        None => {
+            errs.push(f.diag(
+                "service.listen",
+                format!(
+                    "`{text}` is not an address to listen on; write an IP address and port \
+                     (\"127.0.0.1:9898\", \"0.0.0.0:9898\") or a port alone (\"9898\", \
+                     meaning 127.0.0.1)"
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// `"127.0.0.1:9898"`, `"[::1]:9898"` or `"9898"` (127.0.0.1).
+pub fn parse_listen(text: &str) -> Option<SocketAddr> {
+    let text = text.trim();
+    if let Ok(port) = text.parse::<u16>() {
+        return Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    text.parse().ok()
 }
 
 /// `[output] sinks`, each a registered sink (default: the defect log and the summary).
@@ -494,5 +569,25 @@ fn task_fits_head(f: &ScenarioFile, model: &ModelInfo, errs: &mut Vec<Diagnostic
             false
         }
         None => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_takes_an_address_or_a_port_on_loopback() {
+        assert_eq!(
+            parse_listen("9898"),
+            Some("127.0.0.1:9898".parse().unwrap())
+        );
+        assert_eq!(
+            parse_listen("0.0.0.0:9000"),
+            Some("0.0.0.0:9000".parse().unwrap())
+        );
+        assert_eq!(parse_listen("[::1]:80"), Some("[::1]:80".parse().unwrap()));
+        assert_eq!(parse_listen("localhost:9898"), None);
+        assert_eq!(parse_listen("99999"), None);
     }
 }

@@ -66,6 +66,12 @@ pub struct ScenarioStatus {
     pub source_alive: AtomicBool,
     /// Verdicts that came after their part's deadline (the part went out as TIMEOUT).
     pub late_verdicts: AtomicU64,
+    /// Set once every session is open and capture has started (systemd READY=1).
+    pub started: AtomicBool,
+    /// Bumped by SIGHUP: file sinks reopen their files (logrotate) before the next record.
+    pub reopen_files: AtomicU64,
+    /// The plan generation frames are now decided under (1 + successful reloads).
+    pub plan_generation: AtomicU64,
     links: Mutex<Vec<(String, Arc<LinkStatus>)>>,
     alarms: Mutex<VecDeque<Alarm>>,
     alarms_raised: AtomicU64,
@@ -76,6 +82,7 @@ impl ScenarioStatus {
         Arc::new(Self {
             id: id.into(),
             source_alive: AtomicBool::new(true),
+            plan_generation: AtomicU64::new(1),
             ..Self::default()
         })
     }

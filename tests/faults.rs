@@ -218,6 +218,7 @@ fn run_faulty(plan: ScenarioPlan, panic_at: Option<u64>) -> (Result<(), Pipeline
             abort: Arc::new(AtomicBool::new(false)),
             status: lineside::status::ScenarioStatus::new("faulty"),
             triggers: None,
+            reload: None,
         };
         let mut sink = Collect::default();
         let r = pipeline::run(&plan, Box::new(source), &settings, &mut sink);

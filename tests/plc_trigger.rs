@@ -108,6 +108,7 @@ fn a_triggered_live_camera_takes_the_first_frame_after_each_trigger() {
                 abort: Arc::new(AtomicBool::new(false)),
                 status: lineside::status::ScenarioStatus::new("triggered"),
                 triggers: Some(trigger_rx),
+                reload: None,
             };
             let r = pipeline::run(&plan, Box::new(source), &settings, &mut Collect(seen));
             done_tx.send(r.is_ok()).ok();

@@ -113,11 +113,23 @@ pub struct OutputSection {
     /// The consumers of the verdict stream, by name (default: the defect log and the
     /// run summary).
     pub sinks: Option<Vec<String>>,
+    /// Seconds between rewrites of `summary.json` while the run goes on (default 10;
+    /// 0: only at the end).
+    pub summary_every_s: Option<u64>,
+}
+
+/// How the process runs as a service (shared by every scenario of one `lineside run`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSection {
+    /// Address of the `/healthz` and `/metrics` endpoint: `"127.0.0.1:9898"`, or a port
+    /// alone (`"9898"`) for 127.0.0.1. Absent: no endpoint.
+    pub listen: Option<String>,
 }
 
 /// Sections of a scenario file, in the order they are documented.
 /// `[trigger]` and `[plc]` belong to the `plc` module (`plc::trigger_plan`, `plc::plc_map`).
-pub const SECTIONS: [&str; 10] = [
+pub const SECTIONS: [&str; 11] = [
     "scenario",
     "source",
     "model",
@@ -128,4 +140,5 @@ pub const SECTIONS: [&str; 10] = [
     "output",
     "trigger",
     "plc",
+    "service",
 ];

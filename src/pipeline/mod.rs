@@ -17,9 +17,14 @@
 //! Faults never hang the run: a sink error or an abort (second Ctrl-C) halts capture and
 //! workers while the ordering stage keeps draining outcomes, so no thread stays blocked on
 //! a full queue. A panic while inspecting a frame becomes an ERROR record for that frame.
+//!
+//! A reloaded plan ([`PlanSlot`], SIGHUP) is taken up between frames: capture stamps each
+//! frame with the plan generation, and a worker rebuilds before the first newer frame.
 
+mod reload;
 mod worker;
 
+pub use reload::PlanSlot;
 pub use worker::{Worker, WorkerError};
 
 use std::any::Any;
@@ -78,6 +83,9 @@ pub struct RunSettings {
     /// PLC triggers, for a scenario with `[trigger] mode = "plc"`: capture takes one frame
     /// per trigger.
     pub triggers: Option<Receiver<Trigger>>,
+    /// Where a reloaded plan is published while the run goes on (SIGHUP); `None`: the
+    /// plan given to [`run`] is kept to the end.
+    pub reload: Option<Arc<PlanSlot>>,
 }
 
 /// What capture tells the ordering stage about a part before its frame is queued.
@@ -88,6 +96,12 @@ struct InFlight {
     part: Part,
     /// When the part must have its verdict, and the deadline as configured.
     due: Option<(Instant, Duration)>,
+}
+
+/// A frame on its way to the workers, with the plan generation it is to be decided under.
+struct Queued {
+    frame: Frame,
+    plan: u64,
 }
 
 /// Runs one scenario to the end of its source (or until `stop`), feeding `sink`.
@@ -114,7 +128,7 @@ pub fn run(
     let pool: Pool<PixelBuf> = Pool::new(buffers, || PixelBuf::with_capacity(frame_bytes));
     let inspections: Pool<Inspection> =
         Pool::new(workers_n * 2 + queue + 2, || workers[0].new_inspection());
-    let (frame_tx, frame_rx) = bounded::<Frame>(queue);
+    let (frame_tx, frame_rx) = bounded::<Queued>(queue);
     let (out_tx, out_rx) = bounded::<Outcome>(queue + workers_n);
     let dropped = Arc::new(AtomicU64::new(0));
     // Every frame in flight holds a pool buffer, so this many records always fit.
@@ -148,6 +162,7 @@ pub fn run(
             let (live, fps) = (plan.source.live, plan.source.fps);
             let dropped = Arc::clone(&dropped);
             let status = Arc::clone(&settings.status);
+            let reload = settings.reload.clone();
             let source = &mut source;
             let (flags, parts) = (&flags, &parts);
             let name = format!("{}-capture", plan.id);
@@ -168,6 +183,7 @@ pub fn run(
                             &dropped,
                             &status,
                             parts,
+                            reload.as_deref(),
                         );
                         status.source_alive.store(false, Ordering::Relaxed);
                         ended
@@ -182,6 +198,7 @@ pub fn run(
                 (frame_rx.clone(), out_tx.clone(), inspections.clone());
             let (flags, alive) = (&flags, &alive);
             let intra_threads = settings.intra_threads;
+            let reload = settings.reload.clone();
             let name = format!("{}-worker{i}", plan.id);
             let spawned =
                 std::thread::Builder::new()
@@ -190,6 +207,7 @@ pub fn run(
                         let _leaving = Leaving { alive, flags };
                         inspect(
                             plan,
+                            reload.as_deref(),
                             intra_threads,
                             &mut worker,
                             &frame_rx,
@@ -205,6 +223,7 @@ pub fn run(
             }
         }
         drop((frame_rx, out_tx));
+        settings.status.started.store(true, Ordering::SeqCst);
         // Ordering and sinks run here, on the calling thread.
         let part_rx = tracked.then_some(part_rx);
         let delivered = deliver_in_order(&out_rx, part_rx, sink, &flags, &settings.status);
@@ -353,15 +372,17 @@ fn capture(
     fps: f64,
     stop: &AtomicBool,
     flags: &Halt<'_>,
-    frame_tx: &Sender<Frame>,
-    frame_rx: &Receiver<Frame>,
+    frame_tx: &Sender<Queued>,
+    frame_rx: &Receiver<Queued>,
     out_tx: &Sender<Outcome>,
     dropped: &AtomicU64,
     status: &ScenarioStatus,
     parts: &Parts<'_>,
+    reload: Option<&PlanSlot>,
 ) -> Result<(), String> {
     let start = Instant::now();
     let mut seq = 0u64;
+    let mut plan_now = 1u64;
     let stopping = || stop.load(Ordering::Relaxed) || flags.is_set();
     // A PLC trigger waiting for its frame.
     let mut trigger: Option<Trigger> = None;
@@ -451,6 +472,15 @@ fn capture(
             }
             Next::End => return Ok(()),
         };
+        let plan = reload.map_or(1, PlanSlot::generation);
+        if plan != plan_now {
+            tracing::info!(
+                scenario = %status.id,
+                "plan {plan} (reloaded) decides frames from seq {seq} on"
+            );
+            plan_now = plan;
+        }
+        let frame = Queued { frame, plan };
         seq += 1;
         if !live {
             // Wait for room, but not past a halt: capture itself holds a receiver, so the
@@ -473,7 +503,7 @@ fn capture(
                 Err(TrySendError::Disconnected(_)) => return Ok(()),
                 Err(TrySendError::Full(f)) => {
                     frame = f;
-                    if let Ok(old) = frame_rx.try_recv() {
+                    if let Ok(Queued { frame: old, .. }) = frame_rx.try_recv() {
                         dropped.fetch_add(1, Ordering::Relaxed);
                         let outcome = Outcome {
                             seq: old.meta.seq,
@@ -497,20 +527,43 @@ fn capture(
 
 /// Inspects frames until the queue closes. Returns an error only when a worker that
 /// panicked could not be rebuilt (the other workers go on).
+#[allow(clippy::too_many_arguments)]
 fn inspect(
     plan: &ScenarioPlan,
+    reload: Option<&PlanSlot>,
     intra_threads: usize,
     worker: &mut Worker,
-    frames: &Receiver<Frame>,
+    frames: &Receiver<Queued>,
     out_tx: &Sender<Outcome>,
     inspections: &Pool<Inspection>,
     flags: &Halt<'_>,
 ) -> Result<(), String> {
-    for frame in frames.iter() {
+    // The plan generation this worker follows (1: the plan the run started with) and,
+    // after a reload, that plan.
+    let mut generation = 1u64;
+    let mut reloaded: Option<Arc<ScenarioPlan>> = None;
+    for Queued {
+        frame,
+        plan: wanted,
+    } in frames.iter()
+    {
         if flags.is_set() {
             // Halted: drop queued frames unread so capture can finish.
             continue;
         }
+        if let Some(slot) = reload.filter(|_| wanted > generation) {
+            // A reload: rebuild before this frame, off every later frame's path.
+            let (newest, new_plan) = slot.current();
+            generation = newest;
+            match worker.rebuild(&new_plan, intra_threads) {
+                Ok(()) => reloaded = Some(new_plan),
+                Err(e) => tracing::error!(
+                    scenario = %plan.id,
+                    "cannot switch a worker to plan {newest}; it keeps the previous plan: {e}"
+                ),
+            }
+        }
+        let plan = reloaded.as_deref().unwrap_or(plan);
         let Some(mut inspection) = inspections.take() else {
             return Ok(());
         };

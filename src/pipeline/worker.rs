@@ -26,6 +26,8 @@ pub struct Worker {
     session: InferenceSession,
     head: Box<dyn Head>,
     tiles: Option<TileSet>,
+    /// The outputs the session was given buffers for (a reload may keep the session).
+    outputs: Vec<(String, Vec<usize>)>,
 }
 
 impl Worker {
@@ -51,7 +53,30 @@ impl Worker {
             session,
             head,
             tiles,
+            outputs,
         })
+    }
+
+    /// Switches to a reloaded `plan` between frames. The inference session is kept when
+    /// the model, its input shape and the preallocated outputs are unchanged (the usual
+    /// case: a rule or threshold changed), so a reload costs no session start-up.
+    pub fn rebuild(
+        &mut self,
+        plan: &ScenarioPlan,
+        intra_threads: usize,
+    ) -> Result<(), EngineError> {
+        let same_session = self.session.info().sha256 == plan.model.sha256
+            && self.preprocessor.spec().tensor_shape() == plan.preprocess.tensor_shape()
+            && self.outputs == plan.head.preallocated_outputs();
+        if !same_session {
+            *self = Worker::new(plan, intra_threads)?;
+            return Ok(());
+        }
+        let head = plan.head.build(intra_threads)?;
+        self.tiles = head.tiling().map(TileSet::new);
+        self.head = head;
+        self.preprocessor = Preprocessor::new(plan.preprocess.clone());
+        Ok(())
     }
 
     /// An [`Inspection`] with the capacity this worker's head needs.

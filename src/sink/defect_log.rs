@@ -10,10 +10,12 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::{output_dir, Record, RecordContext, RunSink, SinkError, SinkKind};
 use crate::outcome::Outcome;
+use crate::status::ScenarioStatus;
 
 const SYNC_EVERY: u64 = 256;
 
@@ -142,6 +144,8 @@ fn repair_torn_tail(path: &Path) -> std::io::Result<()> {
 
 /// The `defect_log` sink: one JSON line per decided part, `defects.jsonl` in the
 /// output folder. Its failure stops the run (a decided result must not be lost).
+/// SIGHUP reopens the file before the next record, so logrotate may rename it away
+/// (`create` mode) and the records that follow go to the new file.
 pub const KIND: SinkKind = SinkKind {
     name: "defect_log",
     open: |ctx| {
@@ -149,6 +153,9 @@ pub const KIND: SinkKind = SinkKind {
         Ok(Box::new(DefectLogSink {
             log,
             ctx: Arc::clone(&ctx.record),
+            file_mode: ctx.file_mode,
+            reopened: ctx.status.reopen_files.load(Ordering::SeqCst),
+            status: Arc::clone(&ctx.status),
         }))
     },
 };
@@ -156,10 +163,30 @@ pub const KIND: SinkKind = SinkKind {
 struct DefectLogSink {
     log: DefectLog,
     ctx: Arc<RecordContext>,
+    file_mode: u32,
+    status: Arc<ScenarioStatus>,
+    /// The reopen request last acted on.
+    reopened: u64,
+}
+
+impl DefectLogSink {
+    /// Closes the file (synced) and opens whatever is at the path now.
+    fn reopen(&mut self) -> Result<(), SinkError> {
+        self.log.sync()?;
+        let path = self.log.path().to_path_buf();
+        self.log = DefectLog::open(&path, self.file_mode)?;
+        tracing::info!(scenario = %self.ctx.scenario, "reopened {}", path.display());
+        Ok(())
+    }
 }
 
 impl RunSink for DefectLogSink {
     fn deliver(&mut self, outcome: &Outcome) -> Result<(), SinkError> {
+        let wanted = self.status.reopen_files.load(Ordering::Relaxed);
+        if wanted != self.reopened {
+            self.reopened = wanted;
+            self.reopen()?;
+        }
         match Record::from_outcome(&self.ctx, outcome) {
             Some(record) => self.log.append(&record),
             None => Ok(()),

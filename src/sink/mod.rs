@@ -51,6 +51,8 @@ pub struct SinkContext<'a> {
     pub plc: Option<Arc<crate::plc::PlcLink>>,
     /// What makes a part, its deadline and fail-safe (`[trigger]`).
     pub trigger: crate::plc::TriggerPlan,
+    /// How often the summary is rewritten while the run goes on (`None`: only at the end).
+    pub summary_every: Option<std::time::Duration>,
 }
 
 /// Opens the named sinks, in order.

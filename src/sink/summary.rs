@@ -236,6 +236,8 @@ pub const KIND: SinkKind = SinkKind {
             file_mode: ctx.file_mode,
             status: Arc::clone(&ctx.status),
             plc: ctx.plc.clone(),
+            every: ctx.summary_every,
+            written: Instant::now(),
         }))
     },
 };
@@ -250,20 +252,39 @@ struct SummarySink {
     workers: usize,
     status: Arc<ScenarioStatus>,
     plc: Option<Arc<PlcLink>>,
+    /// Rewrite period while running (`[output] summary_every_s`).
+    every: Option<Duration>,
+    written: Instant,
 }
 
-impl RunSink for SummarySink {
-    fn deliver(&mut self, outcome: &Outcome) -> Result<(), SinkError> {
-        self.stats.add(outcome);
-        Ok(())
-    }
-
-    fn finish(&mut self) -> Result<(), SinkError> {
+impl SummarySink {
+    fn write(&self) -> Result<(), SinkError> {
         let summary = self
             .stats
             .summary(&self.scenario, &self.run_id, &self.defect_log, self.workers)
             .with_line_side(&self.status, self.plc.as_deref());
         summary.write_json(&self.path, self.file_mode)
+    }
+}
+
+impl RunSink for SummarySink {
+    fn deliver(&mut self, outcome: &Outcome) -> Result<(), SinkError> {
+        self.stats.add(outcome);
+        if self
+            .every
+            .is_some_and(|every| self.written.elapsed() >= every)
+        {
+            self.written = Instant::now();
+            // A missed rewrite costs a stale file, not the line: the final one still counts.
+            if let Err(e) = self.write() {
+                tracing::warn!(scenario = %self.scenario, "cannot rewrite the summary: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        self.write()
     }
 }
 

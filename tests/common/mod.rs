@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod counting;
+pub mod service;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
