@@ -8,7 +8,7 @@ use std::sync::Arc;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::config::Diagnostic;
-use crate::outcome::{Outcome, RunSink};
+use crate::outcome::{Outcome, OutcomeKind, RunSink};
 use crate::pipeline::{self, PipelineError, RunSettings};
 use crate::scenario::ScenarioPlan;
 use crate::sink::{self, RecordContext, RunStats, SinkContext, SinkError, Summary};
@@ -141,10 +141,11 @@ fn run_one(
     };
     // Held until the sinks are finished: one run per output folder at a time.
     let _lock = sink::output_dir::lock(&plan.output_dir, plan.file_mode).map_err(output_err)?;
-    let source = source::open(&plan.source).map_err(|source| RunError::Source {
+    let mut source = source::open(&plan.source).map_err(|source| RunError::Source {
         scenario: plan.id.clone(),
         source,
     })?;
+    let settle = source.settle();
     let progress = bars.add(match source.len_hint() {
         Some(n) => ProgressBar::new(n),
         None => ProgressBar::no_length(),
@@ -182,6 +183,7 @@ fn run_one(
         stats: RunStats::default(),
         progress,
         outputs,
+        settle,
     };
     let settings = RunSettings {
         workers,
@@ -201,12 +203,22 @@ struct Monitor {
     stats: RunStats,
     progress: ProgressBar,
     outputs: Vec<Box<dyn RunSink>>,
+    /// Told once every sink has taken a verdict (a watched folder's ledger).
+    settle: Option<Box<dyn source::Settle>>,
 }
 
 impl RunSink for Monitor {
     fn deliver(&mut self, outcome: &Outcome) -> Result<(), SinkError> {
         self.stats.add(outcome);
         self.outputs.deliver(outcome)?;
+        if let Some(settle) = self.settle.as_mut() {
+            // A dropped frame has no verdict: its file must stay undone.
+            if !matches!(outcome.result, OutcomeKind::Dropped) {
+                settle
+                    .settled(&outcome.origin)
+                    .map_err(|e| SinkError::Source(e.to_string()))?;
+            }
+        }
         self.progress.inc(1);
         Ok(())
     }

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendError};
 
-use crate::frame::{Frame, FrameOrigin, PixelBuf};
+use crate::frame::{Frame, PixelBuf};
 use crate::outcome::{Outcome, OutcomeKind, RunSink, SinkError};
 use crate::pool::Pool;
 use crate::scenario::ScenarioPlan;
@@ -282,10 +282,10 @@ fn capture(
                     .store(frame_tx.len() as u64, Ordering::Relaxed);
                 f
             }
-            Next::Skipped { item, error } => {
+            Next::Skipped { origin, error } => {
                 let outcome = Outcome {
                     seq,
-                    origin: FrameOrigin::Item(item),
+                    origin,
                     captured: Instant::now(),
                     decided: SystemTime::now(),
                     result: OutcomeKind::Failed(error.to_string()),
