@@ -32,8 +32,7 @@ use serde::Deserialize;
 use super::images::{check_header, header_size, is_image_file, read_frame};
 use super::spec::SourceSection;
 use super::{
-    Next, Probe, Settle, Source, SourceError, SourceEvent, SourceKind, SourceKindEntry,
-    SourcePlan,
+    Next, Probe, Settle, Source, SourceError, SourceEvent, SourceKind, SourceKindEntry, SourcePlan,
 };
 use crate::config::{Diagnostic, ScenarioFile};
 use crate::frame::{BufferPool, FrameLimits, FrameOrigin};
@@ -44,7 +43,12 @@ pub const DEFAULT_LEDGER: &str = "folder-ledger.tsv";
 pub(super) const KIND: SourceKindEntry = SourceKindEntry {
     kind: SourceKind::Folder,
     name: "folder",
-    open: |plan| Ok(Box::new(WatchedFolder::open(config_of(plan)?, plan.limits)?)),
+    open: |plan| {
+        Ok(Box::new(WatchedFolder::open(
+            config_of(plan)?,
+            plan.limits,
+        )?))
+    },
     probe: |plan| probe(config_of(plan)?, plan.limits),
 };
 
@@ -284,12 +288,30 @@ fn probe(cfg: &FolderConfig, limits: FrameLimits) -> Result<Probe, SourceError> 
     })
 }
 
+/// How a ledger line settled its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    /// Its record was logged.
+    Done,
+    /// `existing = "skip"`: never inspected, never moved.
+    Skip,
+}
+
+impl Mark {
+    fn word(self) -> &'static str {
+        match self {
+            Mark::Done => "done",
+            Mark::Skip => "skip",
+        }
+    }
+}
+
 /// The append-only record of files done with.
 struct Ledger {
     path: PathBuf,
     file: File,
-    /// The latest done (or skipped) stamp per name, for files still in the folder.
-    done: HashMap<String, Stamp>,
+    /// The latest stamp per name, for files still in the folder.
+    done: HashMap<String, (Stamp, Mark)>,
 }
 
 impl Ledger {
@@ -325,9 +347,9 @@ impl Ledger {
                     n + 1
                 ))
             })?;
-            let (name, stamp) = parsed;
+            let (name, entry) = parsed;
             if present.contains(name) {
-                done.insert(name.to_string(), stamp);
+                done.insert(name.to_string(), entry);
             } else {
                 dropped = true;
             }
@@ -357,8 +379,13 @@ impl Ledger {
     }
 
     /// Appends one line and waits for it to reach the disk.
-    fn append(&mut self, what: &str, name: &str, stamp: Stamp) -> Result<(), SourceError> {
-        let line = format!("{what}\t{}\t{}\t{name}\n", stamp.size, stamp.mtime_ns);
+    fn append(&mut self, mark: Mark, name: &str, stamp: Stamp) -> Result<(), SourceError> {
+        let line = format!(
+            "{}\t{}\t{}\t{name}\n",
+            mark.word(),
+            stamp.size,
+            stamp.mtime_ns
+        );
         self.file
             .write_all(line.as_bytes())
             .and_then(|()| self.file.sync_data())
@@ -366,33 +393,34 @@ impl Ledger {
                 path: self.path.clone(),
                 source,
             })?;
-        self.done.insert(name.to_string(), stamp);
+        self.done.insert(name.to_string(), (stamp, mark));
         Ok(())
     }
 }
 
-fn parse_line(line: &str) -> Option<(&str, Stamp)> {
+fn parse_line(line: &str) -> Option<(&str, (Stamp, Mark))> {
     let mut parts = line.splitn(4, '\t');
-    let what = parts.next()?;
-    if what != "done" && what != "skip" {
-        return None;
-    }
+    let mark = match parts.next()? {
+        "done" => Mark::Done,
+        "skip" => Mark::Skip,
+        _ => return None,
+    };
     let size = parts.next()?.parse().ok()?;
     let mtime_ns = parts.next()?.parse().ok()?;
     let name = parts.next()?;
-    Some((name, Stamp { size, mtime_ns }))
+    Some((name, (Stamp { size, mtime_ns }, mark)))
 }
 
 /// Replaces the ledger with `done`, atomically (temporary file, fsync, rename).
-fn rewrite(path: &Path, done: &HashMap<String, Stamp>) -> std::io::Result<()> {
+fn rewrite(path: &Path, done: &HashMap<String, (Stamp, Mark)>) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     let mut f = File::create(&tmp)?;
     let mut names: Vec<_> = done.iter().collect();
     names.sort_by(|a, b| a.0.cmp(b.0));
-    for (name, s) in names {
-        writeln!(f, "done\t{}\t{}\t{name}", s.size, s.mtime_ns)?;
+    for (name, (s, mark)) in names {
+        writeln!(f, "{}\t{}\t{}\t{name}", mark.word(), s.size, s.mtime_ns)?;
     }
     f.sync_all()?;
     std::fs::rename(&tmp, path)?;
@@ -465,8 +493,8 @@ impl WatchedFolder {
             path: path.to_path_buf(),
             reason,
         };
-        let files = list(&cfg.path)
-            .map_err(|e| open_err(&cfg.path, format!("cannot list folder: {e}")))?;
+        let files =
+            list(&cfg.path).map_err(|e| open_err(&cfg.path, format!("cannot list folder: {e}")))?;
         let Some(ledger_path) = cfg.ledger.as_ref() else {
             return Err(open_err(
                 &cfg.path,
@@ -481,7 +509,7 @@ impl WatchedFolder {
         let (mut ledger, fresh) = Ledger::open(ledger_path, &present)?;
         if fresh && cfg.existing == Existing::Skip {
             for (name, meta) in &files {
-                ledger.append("skip", name, Stamp::of(meta))?;
+                ledger.append(Mark::Skip, name, Stamp::of(meta))?;
             }
         }
         // Size the pool from the headers present (within the limits); later, larger files
@@ -538,22 +566,29 @@ impl WatchedFolder {
                 if shared.in_flight.contains_key(name.as_str()) {
                     continue;
                 }
-                if shared.ledger.done.get(name) == Some(&stamp) {
-                    // Done before a crash cut its move short: finish the move.
-                    if let (After::Move, Some(d)) = (self.cfg.after, &self.cfg.done_dir) {
-                        if !self.move_failed.contains(name) {
-                            match move_done(&self.cfg.path, d, name) {
-                                Ok(_) => {
-                                    shared.ledger.done.remove(name);
-                                }
-                                Err(e) => {
-                                    tracing::warn!("{e}");
-                                    self.move_failed.insert(name.clone());
+                if let Some(&(done, mark)) = shared.ledger.done.get(name) {
+                    if done != stamp {
+                        // A new part under a name already used: a new file.
+                        shared.ledger.done.remove(name);
+                    } else {
+                        // Done before a crash cut its move short: finish the move.
+                        if let (After::Move, Some(d), Mark::Done) =
+                            (self.cfg.after, &self.cfg.done_dir, mark)
+                        {
+                            if !self.move_failed.contains(name) {
+                                match move_done(&self.cfg.path, d, name) {
+                                    Ok(_) => {
+                                        shared.ledger.done.remove(name);
+                                    }
+                                    Err(e) => {
+                                        tracing::warn!("{e}");
+                                        self.move_failed.insert(name.clone());
+                                    }
                                 }
                             }
                         }
+                        continue;
                     }
-                    continue;
                 }
                 match self.watching.get(name) {
                     Some((seen, since)) if *seen == stamp => {
@@ -568,9 +603,9 @@ impl WatchedFolder {
             }
             match self.cfg.order {
                 Order::Name => settled.sort_by(|a, b| a.0.cmp(&b.0)),
-                Order::Mtime => settled.sort_by(|a, b| {
-                    (a.1.mtime_ns, &a.0).cmp(&(b.1.mtime_ns, &b.0))
-                }),
+                Order::Mtime => {
+                    settled.sort_by(|a, b| (a.1.mtime_ns, &a.0).cmp(&(b.1.mtime_ns, &b.0)))
+                }
             }
             for (name, stamp) in settled {
                 self.watching.remove(&name);
@@ -678,7 +713,7 @@ impl Settle for Settler {
         let Some(stamp) = shared.in_flight.remove(name) else {
             return Ok(());
         };
-        if let Err(e) = shared.ledger.append("done", name, stamp) {
+        if let Err(e) = shared.ledger.append(Mark::Done, name, stamp) {
             // Not done after all: a restart inspects it again rather than losing it.
             return Err(e);
         }
@@ -703,8 +738,9 @@ mod tests {
 
     #[test]
     fn ledger_lines_parse_back_and_bad_ones_do_not() {
-        let (name, s) = parse_line("done\t12\t-5\tpart\t1.png").unwrap();
+        let (name, (s, mark)) = parse_line("done\t12\t-5\tpart\t1.png").unwrap();
         assert_eq!((name, s.size, s.mtime_ns), ("part\t1.png", 12, -5));
+        assert_eq!(mark, Mark::Done);
         assert!(parse_line("skip\t1\t2\tx.png").is_some());
         for bad in ["", "done\t1\t2", "gone\t1\t2\tx.png", "done\tx\t2\ty.png"] {
             assert!(parse_line(bad).is_none(), "{bad:?}");
@@ -715,17 +751,40 @@ mod tests {
     fn a_torn_last_line_is_dropped_and_entries_for_gone_files_compacted() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ledger.tsv");
-        std::fs::write(&path, "done\t1\t2\ta.png\ndone\t3\t4\tgone.png\ndone\t5\t6\tb.p").unwrap();
+        std::fs::write(
+            &path,
+            "done\t1\t2\ta.png\ndone\t3\t4\tgone.png\ndone\t5\t6\tb.p",
+        )
+        .unwrap();
         let present: HashSet<&str> = ["a.png", "b.png"].into_iter().collect();
         let (mut ledger, fresh) = Ledger::open(&path, &present).unwrap();
         assert!(!fresh);
         assert_eq!(ledger.done.len(), 1);
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "done\t1\t2\ta.png\n");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "done\t1\t2\ta.png\n"
+        );
         ledger
-            .append("done", "b.png", Stamp { size: 7, mtime_ns: 8 })
+            .append(
+                Mark::Done,
+                "b.png",
+                Stamp {
+                    size: 7,
+                    mtime_ns: 8,
+                },
+            )
             .unwrap();
         let (again, _) = Ledger::open(&path, &present).unwrap();
-        assert_eq!(again.done.get("b.png"), Some(&Stamp { size: 7, mtime_ns: 8 }));
+        assert_eq!(
+            again.done.get("b.png"),
+            Some(&(
+                Stamp {
+                    size: 7,
+                    mtime_ns: 8
+                },
+                Mark::Done
+            ))
+        );
     }
 
     #[test]
@@ -733,7 +792,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ledger.tsv");
         std::fs::write(&path, "done\t1\t2\ta.png\nnonsense\n").unwrap();
-        let e = Ledger::open(&path, &HashSet::new()).err().unwrap().to_string();
+        let e = Ledger::open(&path, &HashSet::new())
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("line 2"), "{e}");
     }
 

@@ -176,7 +176,14 @@ impl Source for ImageFolder {
                 },
             };
         }
-        match read_frame(path, &self.limits, self.max_bytes as u64, pool, seq, origin.clone()) {
+        match read_frame(
+            path,
+            &self.limits,
+            self.max_bytes as u64,
+            pool,
+            seq,
+            origin.clone(),
+        ) {
             Ok(Some(frame)) => Next::Frame(frame),
             Ok(None) => Next::End,
             Err(error) => Next::Skipped { origin, error },
@@ -267,12 +274,14 @@ pub(super) fn read_frame(
 /// allocated; an unreadable header is left to the decoder, whose error names the problem.
 pub(super) fn check_header(path: &Path, limits: &FrameLimits) -> Result<(), SourceError> {
     match header_size(path) {
-        Ok((w, h)) => limits
-            .check(w, h, frame_bytes(w, h))
-            .map_err(|source| SourceError::TooLarge {
-                path: path.to_path_buf(),
-                source,
-            }),
+        Ok((w, h)) => {
+            limits
+                .check(w, h, frame_bytes(w, h))
+                .map_err(|source| SourceError::TooLarge {
+                    path: path.to_path_buf(),
+                    source,
+                })
+        }
         Err(_) => Ok(()),
     }
 }
