@@ -40,7 +40,7 @@ id = "drop"
 kind = "folder"
 path = "{watched}"
 poll_ms = 50
-settle_ms = 300
+settle_ms = 800
 {extra}
 
 [model]
@@ -146,7 +146,7 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 /// duplicate would have time to show.
 fn wait_for_records(dir: &Path, n: usize) -> Vec<Value> {
     wait_for(&format!("{n} records"), || records(dir).len() >= n);
-    std::thread::sleep(Duration::from_millis(1200));
+    std::thread::sleep(Duration::from_millis(2000));
     records(dir)
 }
 
@@ -165,7 +165,7 @@ fn write_slowly(path: &Path, bytes: &[u8]) {
     for chunk in bytes.chunks(bytes.len().div_ceil(4)) {
         f.write_all(chunk).unwrap();
         f.flush().unwrap();
-        std::thread::sleep(Duration::from_millis(120));
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

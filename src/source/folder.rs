@@ -333,9 +333,8 @@ impl Ledger {
             Err(e) => return Err(err(format!("cannot read the ledger: {e}"))),
         };
         let mut done = HashMap::new();
-        let mut lines = text.split_inclusive('\n').enumerate();
         let mut dropped = false;
-        while let Some((n, line)) = lines.next() {
+        for (n, line) in text.split_inclusive('\n').enumerate() {
             let Some(line) = line.strip_suffix('\n') else {
                 // A line cut short by a crash mid-append: its file was not settled.
                 dropped = true;
@@ -713,10 +712,9 @@ impl Settle for Settler {
         let Some(stamp) = shared.in_flight.remove(name) else {
             return Ok(());
         };
-        if let Err(e) = shared.ledger.append(Mark::Done, name, stamp) {
-            // Not done after all: a restart inspects it again rather than losing it.
-            return Err(e);
-        }
+        // On failure the run halts (a sink error) and a restart inspects the file again
+        // rather than losing it.
+        shared.ledger.append(Mark::Done, name, stamp)?;
         if let Some(d) = &self.done_dir {
             // Held under the lock, so a listing never sees it half-way.
             match move_done(&self.root, d, name) {
