@@ -320,6 +320,23 @@ fn folder_keys_are_checked_with_their_line() {
             "{extra}: {text:?}"
         );
     }
+    // One file is not a drop folder; a missing folder is said once.
+    let file = dir.path().join("one.png");
+    std::fs::write(&file, png("coffee.png")).unwrap();
+    for (path, says) in [
+        (file, "is not a folder"),
+        (dir.path().join("missing"), "does not exist"),
+    ] {
+        let errs = lineside::scenario::validate(&scenario(dir.path(), &path, ""))
+            .err()
+            .unwrap();
+        let text: Vec<String> = errs.iter().map(|d| d.to_string()).collect();
+        assert_eq!(text.len(), 1, "{text:?}");
+        assert!(
+            text[0].contains("source.path") && text[0].contains(says),
+            "{text:?}"
+        );
+    }
     // Folder keys on another kind are errors, not ignored.
     let images = dir.path().join("images.toml");
     std::fs::write(

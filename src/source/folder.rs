@@ -131,7 +131,7 @@ pub(super) fn refuse_keys(f: &ScenarioFile, s: &SourceSection, errs: &mut Vec<Di
     }
 }
 
-/// Checks `[source]` for `kind = "folder"`; `path` is resolved and known to exist.
+/// Checks `[source]` for `kind = "folder"`; `path` is resolved.
 pub(super) fn config(
     f: &ScenarioFile,
     s: &SourceSection,
@@ -139,7 +139,8 @@ pub(super) fn config(
     errs: &mut Vec<Diagnostic>,
 ) -> Option<FolderConfig> {
     let start = errs.len();
-    if !path.is_dir() {
+    // A missing path is reported by the common `path` check.
+    if path.exists() && !path.is_dir() {
         errs.push(f.diag(
             "source.path",
             format!(
