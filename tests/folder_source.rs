@@ -361,3 +361,28 @@ fn folder_keys_are_checked_with_their_line() {
         "{text:?}"
     );
 }
+
+#[test]
+fn a_watched_folder_that_goes_away_is_reported_once_and_watched_again_when_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let watched = dir.path().join("share");
+    std::fs::create_dir(&watched).unwrap();
+    let scenario = scenario(dir.path(), &watched, "");
+    let run = Running::start(&scenario);
+    std::fs::write(watched.join("1.png"), png("coffee.png")).unwrap();
+    wait_for("the first record", || records(dir.path()).len() == 1);
+    // An unmounted share: the folder is gone for a while, then back.
+    std::fs::remove_dir_all(&watched).unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    std::fs::create_dir(&watched).unwrap();
+    std::fs::write(watched.join("2.png"), png("rocket.png")).unwrap();
+    let got = wait_for_records(dir.path(), 2);
+    let stderr = run.stop();
+    // Watched again once back: the file dropped then is inspected.
+    assert_eq!(items(&got), ["1.png", "2.png"], "{got:#?}");
+    assert_eq!(
+        stderr.matches("cannot list watched folder").count(),
+        1,
+        "said once, not every poll:\n{stderr}"
+    );
+}

@@ -316,12 +316,19 @@ fn capture(
                 continue;
             }
             Next::Event(event) => {
+                // A camera unplugged or a watched folder gone is not alive until it is back
+                // (health checks read this).
                 match event {
                     SourceEvent::Waiting => {}
-                    SourceEvent::Reconnected(m) => tracing::info!("{m}"),
-                    SourceEvent::Timeout(m)
-                    | SourceEvent::Disconnected(m)
-                    | SourceEvent::Starved(m) => tracing::warn!("{m}"),
+                    SourceEvent::Reconnected(m) => {
+                        status.source_alive.store(true, Ordering::Relaxed);
+                        tracing::info!("{m}")
+                    }
+                    SourceEvent::Disconnected(m) => {
+                        status.source_alive.store(false, Ordering::Relaxed);
+                        tracing::warn!("{m}")
+                    }
+                    SourceEvent::Timeout(m) | SourceEvent::Starved(m) => tracing::warn!("{m}"),
                 }
                 continue;
             }
