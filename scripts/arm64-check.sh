@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Cross-builds lineside for aarch64, runs the bundled demo under qemu-user with the aarch64
-# ONNX Runtime from the same pinned wheel, and compares its defect log with the x86-64 run
+# Cross-builds lineside for aarch64, packs the aarch64 install bundle (scripts/package.sh),
+# unpacks it into a fresh folder and runs its demo there under qemu-user (the bundle's own
+# aarch64 ONNX Runtime, no ORT_DYLIB_PATH), and compares its defect log with the x86-64 run
 # (same classes, scores within 1e-4). Needs root for apt; no Docker, no `cross`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +27,6 @@ file "$ARM_BIN" | grep -q "ARM aarch64" || { log "$ARM_BIN is not an aarch64 bin
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 sed "s|^dir = .*|dir = \"$work/x86\"|; s|\"samples/|\"$PWD/scenarios/samples/|; s|\"\.\./|\"$PWD/|" scenarios/demo.toml > "$work/x86.toml"
-sed "s|$work/x86|$work/arm|" "$work/x86.toml" > "$work/arm.toml"
 "$TARGET_DIR/debug/lineside" run --no-progress "$work/x86.toml" >/dev/null
 
 # ONNX Runtime reads /proc/cpuinfo at start and fails on an x86 one: show it an ARM one,
@@ -42,10 +42,19 @@ CPU part	: 0xd08
 CPU revision	: 3
 
 CPU
-log "running the demo under qemu-aarch64"
-unshare -m sh -c "mount --bind '$work/cpuinfo' /proc/cpuinfo && \
-  ORT_DYLIB_PATH='$PWD/.cache/onnxruntime/1.32.0-aarch64/libonnxruntime.so.1.32.0' \
-  qemu-aarch64-static -L /usr/aarch64-linux-gnu '$ARM_BIN' run --no-progress '$work/arm.toml'"
+# The bundle from the binary just built (no second build), unpacked where no checkout is.
+bundle=$(bash scripts/package.sh --arch aarch64 --binary "$ARM_BIN" --out "$work/dist" | tail -n1)
+log "$(basename "$bundle"): $(du -h "$bundle" | cut -f1)"
+mkdir "$work/box" && tar -xzf "$bundle" -C "$work/box"
+box=$(echo "$work"/box/lineside-*-aarch64)
+log "running the bundle's demo under qemu-aarch64"
+unshare -m sh -c "mount --bind '$work/cpuinfo' /proc/cpuinfo && cd '$box' && \
+  env -i PATH=/usr/bin:/bin RUST_LOG=lineside=info \
+  qemu-aarch64-static -L /usr/aarch64-linux-gnu bin/lineside run --no-progress scenarios/demo.toml" \
+  2> "$work/arm.err" || { cat "$work/arm.err" >&2; exit 1; }
+grep -q "loading ONNX Runtime from $box/bin/../lib/" "$work/arm.err" \
+  || { log "the bundle did not load its own ONNX Runtime:"; cat "$work/arm.err" >&2; exit 1; }
+mkdir -p "$work/arm" && cp "$box/out/demo/defects.jsonl" "$work/arm/defects.jsonl"
 
 .cache/venv/bin/python - "$work/x86/defects.jsonl" "$work/arm/defects.jsonl" <<'PY'
 import json, sys

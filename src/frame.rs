@@ -285,6 +285,9 @@ pub struct FrameMeta {
 pub enum FrameOrigin {
     /// Index into the source's item list (file names are resolved once, not per frame).
     Item(usize),
+    /// A file named by the frame itself, for sources whose list grows while they run (a
+    /// watched folder): the name as the defect log shows it. Cloning shares it.
+    File(Arc<str>),
     /// Frame `index` inside a multi-frame raw file.
     RawFrame { file: usize, index: u64 },
     /// A generated frame.

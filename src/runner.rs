@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::config::Diagnostic;
-use crate::outcome::{Outcome, RunSink};
+use crate::outcome::{Outcome, OutcomeKind, RunSink};
 use crate::pipeline::{self, PipelineError, PlanSlot, RunSettings};
 use crate::plc::{PlcLink, TriggerMode};
 use crate::scenario::{self, ScenarioPlan};
@@ -374,10 +374,11 @@ fn run_one(
     };
     // Held until the sinks are finished: one run per output folder at a time.
     let _lock = sink::output_dir::lock(&plan.output_dir, plan.file_mode).map_err(output_err)?;
-    let source = source::open(&plan.source).map_err(|source| RunError::Source {
+    let mut source = source::open(&plan.source).map_err(|source| RunError::Source {
         scenario: plan.id.clone(),
         source,
     })?;
+    let settle = source.settle();
     let progress = bars.add(match source.len_hint() {
         Some(n) => ProgressBar::new(n),
         None => ProgressBar::no_length(),
@@ -436,6 +437,7 @@ fn run_one(
         metrics: metrics.sink(record),
         outputs,
         plc: plc.clone(),
+        settle,
     };
     let settings = RunSettings {
         workers,
@@ -467,6 +469,8 @@ struct Monitor {
     metrics: MetricsSink,
     outputs: Vec<Box<dyn RunSink>>,
     plc: Option<Arc<PlcLink>>,
+    /// Told once every sink has taken a verdict (a watched folder's ledger).
+    settle: Option<Box<dyn source::Settle>>,
 }
 
 impl RunSink for Monitor {
@@ -474,6 +478,14 @@ impl RunSink for Monitor {
         self.stats.add(outcome);
         self.metrics.deliver(outcome)?;
         self.outputs.deliver(outcome)?;
+        if let Some(settle) = self.settle.as_mut() {
+            // A dropped frame has no verdict: its file must stay undone.
+            if !matches!(outcome.result, OutcomeKind::Dropped) {
+                settle
+                    .settled(&outcome.origin)
+                    .map_err(|e| SinkError::Source(e.to_string()))?;
+            }
+        }
         self.progress.inc(1);
         Ok(())
     }

@@ -136,7 +136,7 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
         }
     }
     let head = head_plan(&f, kind, &model, &labels, preprocess.as_ref(), &mut errs);
-    let (Some(source), Some(preprocess), Some(head)) = (source, preprocess, head) else {
+    let (Some(mut source), Some(preprocess), Some(head)) = (source, preprocess, head) else {
         return Err(errs);
     };
     if !errs.is_empty() {
@@ -164,6 +164,7 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
             )]);
         }
     }
+    source.default_ledger_in(&output_dir);
     let id = f.scenario.id.clone();
     Ok(ScenarioPlan {
         name: f.scenario.name.clone().unwrap_or_else(|| id.clone()),

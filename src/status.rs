@@ -62,7 +62,8 @@ pub struct ScenarioStatus {
     pub last_frame_ms: AtomicU64,
     /// Frames queued for the workers.
     pub queue_depth: AtomicU64,
-    /// Cleared when the source has ended or failed.
+    /// Cleared when the source has ended or failed, and while it is disconnected (a
+    /// camera unplugged, a watched folder that cannot be listed).
     pub source_alive: AtomicBool,
     /// Verdicts that came after their part's deadline (the part went out as TIMEOUT).
     pub late_verdicts: AtomicU64,

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use lineside::frame::{BufferPool, PixelBuf};
+use lineside::frame::{BufferPool, FrameOrigin, PixelBuf};
 use lineside::pool::Pool;
 use lineside::source::{Next, RawReplay, Source};
 
@@ -17,7 +17,11 @@ fn drain(src: &mut dyn Source) -> (usize, Vec<(usize, String)>) {
     for seq in 0.. {
         match src.next(seq, &pool) {
             Next::Frame(_) => frames += 1,
-            Next::Skipped { item, error } => skipped.push((item, error.to_string())),
+            Next::Skipped {
+                origin: FrameOrigin::Item(item),
+                error,
+            } => skipped.push((item, error.to_string())),
+            Next::Skipped { origin, error } => panic!("{origin:?} is not an item: {error}"),
             Next::End => break,
             _ => {}
         }

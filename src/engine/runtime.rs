@@ -103,6 +103,8 @@ pub fn environment() -> Result<&'static ort::environment::Environment, EngineErr
             );
         }
         let path = locate().map_err(|e| e.to_string())?;
+        // Which copy was found matters on a box with several (bundle, cache, system).
+        tracing::info!("loading ONNX Runtime from {}", path.display());
         let builder = ort::init_from(&path).map_err(|e| {
             EngineError::RuntimeLoad {
                 path: path.clone(),

@@ -58,6 +58,9 @@ pub enum OutcomeKind {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
+    /// The source could not record a logged verdict (a watched folder's ledger).
+    #[error("{0}")]
+    Source(String),
     #[error("defect log {path}: {source}")]
     Log {
         path: std::path::PathBuf,

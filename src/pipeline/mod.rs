@@ -420,8 +420,7 @@ fn capture(
                     .store(frame_tx.len() as u64, Ordering::Relaxed);
                 f
             }
-            Next::Skipped { item, error } => {
-                let origin = FrameOrigin::Item(item);
+            Next::Skipped { origin, error } => {
                 let captured = Instant::now();
                 if !parts.announce(seq, &origin, captured, trigger.take(), flags) {
                     return Ok(());
@@ -461,12 +460,19 @@ fn capture(
                 continue;
             }
             Next::Event(event) => {
+                // A camera unplugged or a watched folder gone is not alive until it is back
+                // (health checks read this).
                 match event {
                     SourceEvent::Waiting => {}
-                    SourceEvent::Reconnected(m) => tracing::info!("{m}"),
-                    SourceEvent::Timeout(m)
-                    | SourceEvent::Disconnected(m)
-                    | SourceEvent::Starved(m) => tracing::warn!("{m}"),
+                    SourceEvent::Reconnected(m) => {
+                        status.source_alive.store(true, Ordering::Relaxed);
+                        tracing::info!("{m}")
+                    }
+                    SourceEvent::Disconnected(m) => {
+                        status.source_alive.store(false, Ordering::Relaxed);
+                        tracing::warn!("{m}")
+                    }
+                    SourceEvent::Timeout(m) | SourceEvent::Starved(m) => tracing::warn!("{m}"),
                 }
                 continue;
             }

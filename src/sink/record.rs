@@ -134,6 +134,7 @@ impl<'a> Record<'a> {
     pub fn from_outcome(ctx: &'a RecordContext, o: &'a Outcome) -> Option<Record<'a>> {
         let (item, frame) = match &o.origin {
             FrameOrigin::Item(i) => (ctx.items.get(*i).map(String::as_str), None),
+            FrameOrigin::File(name) => (Some(&**name), None),
             FrameOrigin::RawFrame { file, index } => {
                 (ctx.items.get(*file).map(String::as_str), Some(*index))
             }

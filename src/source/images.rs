@@ -3,12 +3,38 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::{Next, Source, SourceError};
+use super::{Next, Probe, Source, SourceError, SourceKind, SourceKindEntry};
 use crate::frame::{
     BufferPool, Frame, FrameLayout, FrameLimits, FrameMeta, FrameOrigin, LimitError, PixelFormat,
 };
 
 pub const EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
+
+pub(super) const KIND: SourceKindEntry = SourceKindEntry {
+    kind: SourceKind::Images,
+    name: "images",
+    open: |plan| {
+        Ok(Box::new(ImageFolder::open_with(
+            &super::plan_path(plan),
+            plan.repeat,
+            plan.limits,
+        )?))
+    },
+    probe: |plan| {
+        let s = ImageFolder::open_with(&super::plan_path(plan), plan.repeat, plan.limits)?;
+        Ok(Probe {
+            frame_size: s.first_size(),
+            refused: s.refused().collect(),
+        })
+    },
+};
+
+/// Whether `path` names a file an image source reads (by extension, any case).
+pub fn is_image_file(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
 
 pub struct ImageFolder {
     root: PathBuf,
@@ -57,11 +83,7 @@ impl ImageFolder {
             let mut files: Vec<PathBuf> = std::fs::read_dir(path)
                 .map_err(|e| open_err(format!("cannot list folder: {e}")))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.extension()
-                        .and_then(|e| e.to_str())
-                        .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-                })
+                .filter(|p| is_image_file(p))
                 .collect();
             files.sort();
             files
@@ -144,69 +166,28 @@ impl Source for ImageFolder {
         let item = self.next % self.files.len();
         self.next += 1;
         let path = &self.files[item];
+        let origin = FrameOrigin::Item(item);
         if let Some(e) = &self.refused[item] {
             return Next::Skipped {
-                item,
+                origin,
                 error: SourceError::TooLarge {
                     path: path.clone(),
                     source: e.clone(),
                 },
             };
         }
-        let img = match decode(path, &self.limits) {
-            Ok(img) => img,
-            Err(reason) => {
-                return Next::Skipped {
-                    item,
-                    error: SourceError::Decode {
-                        path: path.clone(),
-                        reason,
-                    },
-                }
-            }
-        };
-        let (w, h) = (img.width(), img.height());
-        // The file may have changed since its header was read: never outgrow the pool.
-        if frame_bytes(w, h).is_none_or(|b| b > self.max_bytes as u64) {
-            let e = self
-                .limits
-                .check(w, h, frame_bytes(w, h))
-                .err()
-                .unwrap_or(LimitError::Bytes {
-                    width: w,
-                    height: h,
-                    bytes: frame_bytes(w, h),
-                    max: self.max_bytes as u64,
-                });
-            return Next::Skipped {
-                item,
-                error: SourceError::TooLarge {
-                    path: path.clone(),
-                    source: e,
-                },
-            };
+        match read_frame(
+            path,
+            &self.limits,
+            self.max_bytes as u64,
+            pool,
+            seq,
+            origin.clone(),
+        ) {
+            Ok(Some(frame)) => Next::Frame(frame),
+            Ok(None) => Next::End,
+            Err(error) => Next::Skipped { origin, error },
         }
-        let Some(mut buffer) = pool.take() else {
-            return Next::End;
-        };
-        let layout = if img.color().has_color() {
-            let rgb = img.to_rgb8();
-            buffer.fill(rgb.len()).copy_from_slice(rgb.as_raw());
-            FrameLayout::packed(w, h, PixelFormat::Rgb24)
-        } else {
-            let grey = img.to_luma8();
-            buffer.fill(grey.len()).copy_from_slice(grey.as_raw());
-            FrameLayout::packed(w, h, PixelFormat::Grey)
-        };
-        Next::Frame(Frame {
-            meta: FrameMeta {
-                seq,
-                captured: Instant::now(),
-                origin: FrameOrigin::Item(item),
-            },
-            layout,
-            buffer: buffer.into(),
-        })
     }
 
     fn item_names(&self) -> Vec<String> {
@@ -231,6 +212,77 @@ impl Source for ImageFolder {
 
     fn describe(&self) -> String {
         format!("images:{}", self.root.display())
+    }
+}
+
+/// Decodes the image file `path` into a buffer from `pool`, as frame `seq`: the one decode
+/// every image source shares (header limits, strict JPEG check, a frame never larger than
+/// `max_bytes`). `Ok(None)`: the pool is closed (the run is ending).
+pub(super) fn read_frame(
+    path: &Path,
+    limits: &FrameLimits,
+    max_bytes: u64,
+    pool: &BufferPool,
+    seq: u64,
+    origin: FrameOrigin,
+) -> Result<Option<Frame>, SourceError> {
+    let img = decode(path, limits).map_err(|reason| SourceError::Decode {
+        path: path.to_path_buf(),
+        reason,
+    })?;
+    let (w, h) = (img.width(), img.height());
+    // The file may have changed since its header was read: never outgrow the pool.
+    if frame_bytes(w, h).is_none_or(|b| b > max_bytes) {
+        let e = limits
+            .check(w, h, frame_bytes(w, h))
+            .err()
+            .unwrap_or(LimitError::Bytes {
+                width: w,
+                height: h,
+                bytes: frame_bytes(w, h),
+                max: max_bytes,
+            });
+        return Err(SourceError::TooLarge {
+            path: path.to_path_buf(),
+            source: e,
+        });
+    }
+    let Some(mut buffer) = pool.take() else {
+        return Ok(None);
+    };
+    let layout = if img.color().has_color() {
+        let rgb = img.to_rgb8();
+        buffer.fill(rgb.len()).copy_from_slice(rgb.as_raw());
+        FrameLayout::packed(w, h, PixelFormat::Rgb24)
+    } else {
+        let grey = img.to_luma8();
+        buffer.fill(grey.len()).copy_from_slice(grey.as_raw());
+        FrameLayout::packed(w, h, PixelFormat::Grey)
+    };
+    Ok(Some(Frame {
+        meta: FrameMeta {
+            seq,
+            captured: Instant::now(),
+            origin,
+        },
+        layout,
+        buffer: buffer.into(),
+    }))
+}
+
+/// Checks an image file's header against `limits` before anything is decoded or
+/// allocated; an unreadable header is left to the decoder, whose error names the problem.
+pub(super) fn check_header(path: &Path, limits: &FrameLimits) -> Result<(), SourceError> {
+    match header_size(path) {
+        Ok((w, h)) => {
+            limits
+                .check(w, h, frame_bytes(w, h))
+                .map_err(|source| SourceError::TooLarge {
+                    path: path.to_path_buf(),
+                    source,
+                })
+        }
+        Err(_) => Ok(()),
     }
 }
 

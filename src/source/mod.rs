@@ -1,7 +1,11 @@
-//! Where frames come from: image-folder and raw-frame replays and a synthetic pattern
-//! (V4L2 cameras plug in here too). A source fills pooled buffers; it never allocates per
-//! frame once warm, except to decode compressed image files.
+//! Where frames come from: image-folder and raw-frame replays, a watched folder, a
+//! synthetic pattern and V4L2 cameras. A source fills pooled buffers; it never allocates
+//! per frame once warm, except to decode compressed image files.
+//!
+//! Each kind is one file (or folder) with a `KIND` entry, and one line in [`KINDS`]:
+//! `open` and `probe` dispatch through the registry and name no kind.
 
+mod folder;
 mod images;
 pub mod jpeg;
 mod raw;
@@ -9,6 +13,7 @@ mod spec;
 mod synthetic;
 pub mod v4l2;
 
+pub use folder::{After, Existing, FolderConfig, Order, WatchedFolder};
 pub use images::{header_size, ImageFolder, EXTENSIONS as IMAGE_EXTENSIONS};
 pub use raw::{RawReplay, RawSidecar};
 pub use synthetic::{encode, Synthetic};
@@ -64,9 +69,10 @@ pub enum SourceEvent {
 /// What happened when a source was asked for a frame.
 pub enum Next {
     Frame(Frame),
-    /// This item could not be read; the pipeline logs it as an ERROR record and goes on.
+    /// This item could not be read; the pipeline logs it as an ERROR record (naming
+    /// `origin`) and goes on.
     Skipped {
-        item: usize,
+        origin: FrameOrigin,
         error: SourceError,
     },
     /// The source lost `count` frames before the next one (a camera's driver dropped them
@@ -83,13 +89,57 @@ pub enum Next {
 pub trait Source: Send {
     /// Produces frame `seq` into a buffer from `pool`.
     fn next(&mut self, seq: u64, pool: &BufferPool) -> Next;
-    /// Names of the items frames refer to (file paths), for the defect log.
+    /// Names of the items [`FrameOrigin::Item`] indexes (file paths), for the defect log.
+    /// A source whose items are not known up front (a watched folder) returns none and
+    /// names each frame in its origin instead ([`FrameOrigin::File`]).
     fn item_names(&self) -> Vec<String>;
     /// Bytes the largest frame needs, to size the buffer pool.
     fn max_frame_bytes(&self) -> usize;
     /// Frames this source will produce, if known.
     fn len_hint(&self) -> Option<u64>;
     fn describe(&self) -> String;
+    /// What must hear about each frame once its verdict is logged (a watched folder's
+    /// ledger and its `after = "move"`); taken once, before the run starts.
+    fn settle(&mut self) -> Option<Box<dyn Settle>> {
+        None
+    }
+}
+
+/// Told, on the ordering thread, about every frame whose verdict (or ERROR record) every
+/// sink has taken, in sequence order. Not told about dropped frames or when a sink failed,
+/// so nothing is marked done that was not logged.
+pub trait Settle: Send {
+    fn settled(&mut self, origin: &FrameOrigin) -> Result<(), SourceError>;
+}
+
+/// What the registry knows of one source kind.
+pub struct SourceKindEntry {
+    pub kind: SourceKind,
+    /// The name `[source] kind` takes.
+    pub name: &'static str,
+    pub open: fn(&SourcePlan) -> Result<Box<dyn Source>, SourceError>,
+    pub probe: fn(&SourcePlan) -> Result<Probe, SourceError>,
+}
+
+/// The source kinds lineside knows: one line per kind.
+pub const KINDS: &[SourceKindEntry] = &[
+    images::KIND,
+    folder::KIND,
+    raw::KIND,
+    synthetic::KIND,
+    v4l2::KIND,
+];
+
+/// The registry entry of `kind` (every [`SourceKind`] has one; `tests` check it).
+pub fn kind(kind: SourceKind) -> Option<&'static SourceKindEntry> {
+    KINDS.iter().find(|k| k.kind == kind)
+}
+
+fn unregistered(kind: SourceKind) -> SourceError {
+    SourceError::Open {
+        path: PathBuf::new(),
+        reason: format!("source kind {kind:?} is not in source::KINDS (a build without it)"),
+    }
 }
 
 /// What `validate` learns by opening a replay the way `run` would, without reading frames.
@@ -104,49 +154,43 @@ pub struct Probe {
 /// Opens what `run` opens for this source (folder listing, sidecars, image headers) and
 /// reports the first frame size; cameras are not opened (they may be in use).
 pub fn probe(plan: &SourcePlan) -> Result<Probe, SourceError> {
-    let path = || plan.path.clone().unwrap_or_default();
-    Ok(match plan.kind {
-        SourceKind::Images => {
-            let s = ImageFolder::open_with(&path(), plan.repeat, plan.limits)?;
-            Probe {
-                frame_size: s.first_size(),
-                refused: s.refused().collect(),
-            }
-        }
-        SourceKind::Raw => Probe {
-            frame_size: RawReplay::open_with(&path(), plan.repeat, plan.limits)?.first_size(),
-            refused: Vec::new(),
-        },
-        SourceKind::Synthetic => Probe {
-            frame_size: Some((plan.width, plan.height)),
-            refused: Vec::new(),
-        },
-        SourceKind::V4l2 => Probe::default(),
-    })
+    let k = kind(plan.kind).ok_or_else(|| unregistered(plan.kind))?;
+    (k.probe)(plan)
 }
 
 /// Opens the source a scenario describes.
 pub fn open(plan: &SourcePlan) -> Result<Box<dyn Source>, SourceError> {
-    let path = || plan.path.clone().unwrap_or_default();
-    Ok(match plan.kind {
-        SourceKind::Images => Box::new(ImageFolder::open_with(&path(), plan.repeat, plan.limits)?),
-        SourceKind::Raw => Box::new(RawReplay::open_with(&path(), plan.repeat, plan.limits)?),
-        SourceKind::Synthetic => Box::new(Synthetic::new(
-            plan.width,
-            plan.height,
-            plan.format,
-            plan.pattern,
-            plan.frames,
-        )),
-        SourceKind::V4l2 => match &plan.v4l2 {
-            Some(cfg) => Box::new(v4l2::V4l2Source::open(cfg)?),
-            None => {
-                return Err(SourceError::Open {
-                    path: PathBuf::new(),
-                    reason: "v4l2 source without camera settings (validate the scenario first)"
-                        .into(),
-                })
+    let k = kind(plan.kind).ok_or_else(|| unregistered(plan.kind))?;
+    (k.open)(plan)
+}
+
+/// The `path` of a replay kind (checked present by `source_plan`).
+fn plan_path(plan: &SourcePlan) -> PathBuf {
+    plan.path.clone().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_registered_once_under_its_serde_name() {
+        for k in [
+            SourceKind::Images,
+            SourceKind::Folder,
+            SourceKind::Raw,
+            SourceKind::Synthetic,
+            SourceKind::V4l2,
+        ] {
+            let entries: Vec<_> = KINDS.iter().filter(|e| e.kind == k).collect();
+            assert_eq!(entries.len(), 1, "{k:?}");
+            let toml = format!("kind = \"{}\"", entries[0].name);
+            #[derive(serde::Deserialize)]
+            struct K {
+                kind: SourceKind,
             }
-        },
-    })
+            let parsed: K = toml::from_str(&toml).unwrap();
+            assert_eq!(parsed.kind, k);
+        }
+    }
 }

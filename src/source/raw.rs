@@ -12,9 +12,28 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Next, Source, SourceError};
+use super::{Next, Probe, Source, SourceError, SourceKind, SourceKindEntry};
 use crate::frame::{
     BufferPool, Frame, FrameError, FrameLayout, FrameLimits, FrameMeta, FrameOrigin, PixelFormat,
+};
+
+pub(super) const KIND: SourceKindEntry = SourceKindEntry {
+    kind: SourceKind::Raw,
+    name: "raw",
+    open: |plan| {
+        Ok(Box::new(RawReplay::open_with(
+            &super::plan_path(plan),
+            plan.repeat,
+            plan.limits,
+        )?))
+    },
+    probe: |plan| {
+        Ok(Probe {
+            frame_size: RawReplay::open_with(&super::plan_path(plan), plan.repeat, plan.limits)?
+                .first_size(),
+            refused: Vec::new(),
+        })
+    },
 };
 
 /// What a sidecar says about the frames in its raw file. Written by `lineside record`;
@@ -232,7 +251,10 @@ impl Source for RawReplay {
                         };
                         let item = self.file;
                         self.advance_file();
-                        return Next::Skipped { item, error };
+                        return Next::Skipped {
+                            origin: FrameOrigin::Item(item),
+                            error,
+                        };
                     }
                 }
             }
@@ -258,7 +280,7 @@ impl Source for RawReplay {
                     buffer: buffer.into(),
                 }),
                 Ok(n) => Next::Skipped {
-                    item,
+                    origin: FrameOrigin::Item(item),
                     error: SourceError::Frame {
                         path: self.files[item].path.clone(),
                         source: FrameError::Truncated {
@@ -268,7 +290,7 @@ impl Source for RawReplay {
                     },
                 },
                 Err(source) => Next::Skipped {
-                    item,
+                    origin: FrameOrigin::Item(item),
                     error: SourceError::Read {
                         path: self.files[item].path.clone(),
                         source,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::folder::{self, After, Existing, FolderConfig, Order};
 use super::v4l2::{CaptureFormat, ControlName, V4l2Config};
 use crate::config::{Diagnostic, ScenarioFile};
 use crate::frame::{FrameLimits, PixelFormat};
@@ -14,6 +15,9 @@ use crate::frame::{FrameLimits, PixelFormat};
 pub enum SourceKind {
     /// A folder of PNG/JPEG/BMP images (or one image file).
     Images,
+    /// A folder watched for new image files, each inspected once (`poll_ms`, `settle_ms`,
+    /// `after`, `done_dir`, `existing`, `order`, `ledger`).
+    Folder,
     /// Raw frame files with a JSON sidecar (width, height, fourcc, stride).
     Raw,
     /// Generated test patterns.
@@ -64,6 +68,21 @@ pub struct SourceSection {
     pub max_pixels: Option<u64>,
     /// Largest frame buffer accepted, in bytes (default 512 MiB).
     pub max_frame_bytes: Option<u64>,
+    /// folder: how often the folder is listed (default 200).
+    pub poll_ms: Option<u64>,
+    /// folder: a file is complete once its size and mtime stay unchanged this long
+    /// (default 500).
+    pub settle_ms: Option<u64>,
+    /// folder: what happens to a file once its verdict is logged (default "leave").
+    pub after: Option<After>,
+    /// folder: where `after = "move"` puts files, relative to this scenario file.
+    pub done_dir: Option<PathBuf>,
+    /// folder: files already there when the ledger is first made (default "process").
+    pub existing: Option<Existing>,
+    /// folder: the order files ready at the same time are inspected in (default "name").
+    pub order: Option<Order>,
+    /// folder: the ledger of inspected files (default `<output dir>/folder-ledger.tsv`).
+    pub ledger: Option<PathBuf>,
 }
 
 /// `[source.controls]`: only these names; a typo is an error with its line.
@@ -96,6 +115,8 @@ pub struct SourcePlan {
     pub buffers: Option<usize>,
     /// kind = "v4l2": the camera settings.
     pub v4l2: Option<V4l2Config>,
+    /// kind = "folder": the watch settings.
+    pub folder: Option<FolderConfig>,
     /// The largest frame this source may produce.
     pub limits: FrameLimits,
 }
@@ -113,7 +134,7 @@ pub fn source_plan(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> Option<Sourc
     let start = errs.len();
     let path = s.path.as_ref().map(|p| f.resolve(p));
     match s.kind {
-        SourceKind::Images | SourceKind::Raw => match &path {
+        SourceKind::Images | SourceKind::Raw | SourceKind::Folder => match &path {
             None => errs.push(f.diag(
                 "source.path",
                 "missing: an image or raw replay needs `path` (a folder or a file, relative to this scenario file)",
@@ -125,6 +146,9 @@ pub fn source_plan(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> Option<Sourc
             _ => {}
         },
         SourceKind::Synthetic | SourceKind::V4l2 => {}
+    }
+    if s.kind != SourceKind::Folder {
+        folder::refuse_keys(f, s, errs);
     }
     if s.kind != SourceKind::V4l2 {
         for (key, set) in [
@@ -195,6 +219,10 @@ pub fn source_plan(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> Option<Sourc
     let v4l2 = (s.kind == SourceKind::V4l2)
         .then(|| v4l2_config(f, s, errs))
         .flatten();
+    let folder = match (&path, s.kind) {
+        (Some(p), SourceKind::Folder) => folder::config(f, s, p, errs),
+        _ => None,
+    };
     (errs.len() == start).then(|| SourcePlan {
         kind: s.kind,
         path,
@@ -202,7 +230,8 @@ pub fn source_plan(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> Option<Sourc
         fps: if s.kind == SourceKind::V4l2 { 0.0 } else { fps },
         repeat: s.repeat.unwrap_or(1).max(1),
         // Cameras do not wait for inference: by default the oldest queued frame is dropped.
-        live: s.live.unwrap_or(s.kind == SourceKind::V4l2),
+        // A watched folder never drops a part (`folder::config` refuses live = true).
+        live: s.live.unwrap_or(s.kind == SourceKind::V4l2) && s.kind != SourceKind::Folder,
         width,
         height,
         format,
@@ -210,6 +239,7 @@ pub fn source_plan(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> Option<Sourc
         frames: s.frames.unwrap_or(100),
         buffers: s.buffers,
         v4l2,
+        folder,
         limits,
     })
 }
@@ -303,6 +333,18 @@ fn v4l2_config(
         controls,
         timeout: std::time::Duration::from_millis(timeout_ms),
     })
+}
+
+impl SourcePlan {
+    /// Gives a watched folder without its own `ledger` the default one in the scenario's
+    /// output folder (which one run at a time holds locked).
+    pub fn default_ledger_in(&mut self, output_dir: &std::path::Path) {
+        if let Some(cfg) = self.folder.as_mut() {
+            if cfg.ledger.is_none() {
+                cfg.ledger = Some(output_dir.join(folder::DEFAULT_LEDGER));
+            }
+        }
+    }
 }
 
 /// Loads a scenario file and checks only its `[source]` section (for `lineside record`,

@@ -3,8 +3,28 @@
 use std::time::Instant;
 
 use super::spec::Pattern;
-use super::{Next, Source};
+use super::{Next, Probe, Source, SourceKind, SourceKindEntry};
 use crate::frame::{BufferPool, Frame, FrameLayout, FrameMeta, FrameOrigin, PixelFormat};
+
+pub(super) const KIND: SourceKindEntry = SourceKindEntry {
+    kind: SourceKind::Synthetic,
+    name: "synthetic",
+    open: |plan| {
+        Ok(Box::new(Synthetic::new(
+            plan.width,
+            plan.height,
+            plan.format,
+            plan.pattern,
+            plan.frames,
+        )))
+    },
+    probe: |plan| {
+        Ok(Probe {
+            frame_size: Some((plan.width, plan.height)),
+            refused: Vec::new(),
+        })
+    },
+};
 
 pub struct Synthetic {
     layout: FrameLayout,

@@ -19,10 +19,24 @@ use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::{Next, Source, SourceError, SourceEvent};
+use super::{Next, Probe, Source, SourceError, SourceEvent, SourceKind, SourceKindEntry};
 use crate::frame::{BufferPool, Frame, FrameBuf, FrameLayout, FrameMeta, FrameOrigin, PixelFormat};
 use device::{Negotiated, Opened};
 use ring::{Dequeued, Ring};
+
+/// Cameras are not opened by `validate` (they may be in use): the probe learns nothing.
+pub(in crate::source) const KIND: SourceKindEntry = SourceKindEntry {
+    kind: SourceKind::V4l2,
+    name: "v4l2",
+    open: |plan| match &plan.v4l2 {
+        Some(cfg) => Ok(Box::new(V4l2Source::open(cfg)?)),
+        None => Err(SourceError::Open {
+            path: PathBuf::new(),
+            reason: "v4l2 source without camera settings (validate the scenario first)".into(),
+        }),
+    },
+    probe: |_| Ok(Probe::default()),
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum V4l2Error {
@@ -294,7 +308,7 @@ impl V4l2Source {
             stats.corrupt += 1;
             tracing::warn!("camera frame {} skipped: {reason}", d.sequence);
             Next::Skipped {
-                item: 0,
+                origin: FrameOrigin::Item(0),
                 error: SourceError::Corrupt {
                     sequence: d.sequence,
                     reason,
