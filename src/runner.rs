@@ -176,6 +176,7 @@ fn run_one(
         workers,
         record,
         status: Arc::clone(&status),
+        mqtt: plan.mqtt.as_ref(),
     };
     let outputs = sink::open_all(&plan.sinks, &ctx).map_err(output_err)?;
     let mut monitor = Monitor {

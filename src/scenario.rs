@@ -34,6 +34,8 @@ pub struct ScenarioPlan {
     pub output_dir_line: Option<usize>,
     /// The consumers of the verdicts, by registry name (`[output] sinks`).
     pub sinks: Vec<&'static str>,
+    /// `[mqtt]`: the broker the `mqtt` sink sends to.
+    pub mqtt: Option<sink::mqtt::MqttSettings>,
 }
 
 impl ScenarioPlan {
@@ -77,7 +79,8 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
         .and_then(|p| probe_source(&f, p, strict, &mut errs));
     let (workers, intra_threads) = config::threads(&f, &mut errs);
     let kind = head_kind(&f, &mut errs);
-    let sinks = sinks(&f, &mut errs);
+    let mqtt = sink::mqtt::settings(&f, &mut errs);
+    let sinks = sinks(&f, mqtt.is_some(), &mut errs);
     let output_dir = output_dir(&f, &mut errs);
     let file_mode = file_mode(&f, &mut errs);
 
@@ -156,6 +159,7 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
         id_line: f.diag("scenario.id", "").line,
         output_dir_line: f.diag("output.dir", "").line,
         sinks,
+        mqtt,
     })
 }
 
@@ -321,11 +325,29 @@ fn head_kind(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> Option<&'static he
     found
 }
 
-/// `[output] sinks`, each a registered sink (default: the defect log and the summary).
-fn sinks(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> Vec<&'static str> {
+/// `[output] sinks`, each a registered sink (default: the defect log and the summary, and
+/// `mqtt` when there is an `[mqtt]` section). Listing sinks means listing `mqtt` too.
+fn sinks(f: &ScenarioFile, has_mqtt: bool, errs: &mut Vec<Diagnostic>) -> Vec<&'static str> {
     let Some(names) = &f.output.sinks else {
-        return sink::DEFAULT.to_vec();
+        let mut out = sink::DEFAULT.to_vec();
+        if has_mqtt || f.diag("mqtt", "").line.is_some() {
+            out.push(sink::mqtt::KIND.name);
+        }
+        return out;
     };
+    let named = names.iter().any(|n| n == sink::mqtt::KIND.name);
+    if named && !has_mqtt && f.diag("mqtt", "").line.is_none() {
+        errs.push(f.diag(
+            "output.sinks",
+            "`mqtt` needs an [mqtt] section with at least `host` (the broker)",
+        ));
+    }
+    if !named && has_mqtt {
+        errs.push(f.diag(
+            "mqtt",
+            "is given but [output] sinks does not list `mqtt`; add it there (or remove [mqtt])",
+        ));
+    }
     let mut out = Vec::new();
     for name in names {
         match sink::kind(name) {

@@ -63,6 +63,9 @@ pub enum SinkError {
         dir: std::path::PathBuf,
         file: std::path::PathBuf,
     },
+    /// A link to another system (an MQTT broker and its spool) failed to start or stop.
+    #[error("{0}")]
+    Link(String),
     #[error("cannot encode a record: {0}")]
     Encode(#[from] serde_json::Error),
     #[error(

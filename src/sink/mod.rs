@@ -2,6 +2,7 @@
 //! [`KINDS`]; `[output] sinks` names the ones a scenario uses.
 
 mod defect_log;
+pub mod mqtt;
 pub mod output_dir;
 mod record;
 mod summary;
@@ -17,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// The sink kinds lineside knows: one line per kind.
-pub const KINDS: &[SinkKind] = &[defect_log::KIND, summary::KIND];
+pub const KINDS: &[SinkKind] = &[defect_log::KIND, summary::KIND, mqtt::KIND];
 
 /// The sinks of a scenario that names none.
 pub const DEFAULT: &[&str] = &["defect_log", "summary"];
@@ -46,6 +47,8 @@ pub struct SinkContext<'a> {
     pub record: Arc<RecordContext>,
     /// The scenario's live state: a sink with a link (PLC, broker) reports it here.
     pub status: Arc<crate::status::ScenarioStatus>,
+    /// `[mqtt]`, when the scenario has one.
+    pub mqtt: Option<&'a mqtt::MqttSettings>,
 }
 
 /// Opens the named sinks, in order.
