@@ -60,7 +60,8 @@ impl MqttSink {
         let spool_err = |e: spool::SpoolError| SinkError::Link(e.to_string());
         let (spool, recovery) = Spool::open(&dir, settings.spool_max_bytes).map_err(spool_err)?;
         if recovery.pending > 0 {
-            tracing::info!(
+            // A warning: these results are late, and someone may be waiting for them.
+            tracing::warn!(
                 scenario = ctx.scenario,
                 "MQTT spool {}: {} results from an earlier run go out first",
                 dir.display(),
