@@ -46,6 +46,8 @@ pub struct MqttSink {
     thread: Option<JoinHandle<link::LinkEnd>>,
     record: Arc<RecordContext>,
     line: Vec<u8>,
+    /// Set once a spool overflow has raised its alarm, until the spool drains.
+    overflow_alarmed: bool,
 }
 
 impl MqttSink {
@@ -98,6 +100,7 @@ impl MqttSink {
             thread: Some(thread),
             record: Arc::clone(&ctx.record),
             line: Vec::with_capacity(2048),
+            overflow_alarmed: false,
         })
     }
 
@@ -133,17 +136,25 @@ impl RunSink for MqttSink {
             (dropped, spool.depth())
         };
         self.shared.link.backlog.store(depth, Ordering::Relaxed);
+        if depth <= 1 {
+            // The spool had drained: the next overflow is news again.
+            self.overflow_alarmed = false;
+        }
         if dropped > 0 {
             self.shared
                 .link
                 .dropped
                 .fetch_add(dropped, Ordering::Relaxed);
-            self.shared.status.raise(
-                "mqtt_spool_full",
-                format!(
-                    "MQTT spool full: dropped the {dropped} oldest unsent results (raise [mqtt] spool_max_bytes, or bring the broker back)"
-                ),
+            let message = format!(
+                "MQTT spool full: dropped the {dropped} oldest unsent results (raise [mqtt] spool_max_bytes, or bring the broker back)"
             );
+            // One alarm per outage (it also logs); every later drop is logged and counted.
+            if self.overflow_alarmed {
+                tracing::warn!(scenario = %self.shared.status.id, "{message}");
+            } else {
+                self.overflow_alarmed = true;
+                self.shared.status.raise("mqtt_spool_full", message);
+            }
         }
         // Full means a wake-up is already pending.
         let _ = self.wake.try_send(());
