@@ -48,6 +48,8 @@ pub struct MqttSink {
     line: Vec<u8>,
     /// Set once a spool overflow has raised its alarm, until the spool drains.
     overflow_alarmed: bool,
+    /// Held while the sink lives, when the spool has a folder of its own.
+    _lock: Option<super::OutputLock>,
 }
 
 impl MqttSink {
@@ -59,6 +61,21 @@ impl MqttSink {
             .spool_dir
             .clone()
             .unwrap_or_else(|| ctx.output_dir.join("mqtt-spool"));
+        // The default spool sits in the output folder, locked for the run; a spool folder of
+        // its own gets its own lock, so two runs never share one.
+        let lock = match &settings.spool_dir {
+            None => None,
+            Some(_) => Some(
+                super::output_dir::lock(&dir, ctx.file_mode).map_err(|e| match e {
+                    SinkError::Locked { holder, .. } => SinkError::Link(format!(
+                    "MQTT spool {} is in use by {}; give each scenario its own [mqtt] spool_dir",
+                    dir.display(),
+                    holder.map_or_else(|| "another run".into(), |pid| format!("process {pid}"))
+                )),
+                    e => e,
+                })?,
+            ),
+        };
         let spool_err = |e: spool::SpoolError| SinkError::Link(e.to_string());
         let (spool, recovery) = Spool::open(&dir, settings.spool_max_bytes).map_err(spool_err)?;
         if recovery.pending > 0 {
@@ -101,6 +118,7 @@ impl MqttSink {
             record: Arc::clone(&ctx.record),
             line: Vec::with_capacity(2048),
             overflow_alarmed: false,
+            _lock: lock,
         })
     }
 
