@@ -55,6 +55,14 @@ fn results_arrive_in_order_with_status_and_stats_and_a_last_will_on_kill_9() {
     run_to_end(&scenario, Duration::from_secs(60));
     println!("{FRAMES} parts run and sent in {:.2?}", t.elapsed());
     check_run(tmp.path(), &sub);
+    let mut ms: Vec<f64> = sub.on("/result").iter().map(delivery_ms).collect();
+    ms.sort_by(f64::total_cmp);
+    println!(
+        "decided -> received by a subscriber: median {:.1} ms, max {:.1} ms over {} results",
+        ms[ms.len() / 2],
+        ms[ms.len() - 1],
+        ms.len()
+    );
 
     let stats = sub.on("/stats");
     assert!(!stats.is_empty(), "no stats");

@@ -150,6 +150,8 @@ pub struct Msg {
     pub topic: String,
     pub payload: Vec<u8>,
     pub retain: bool,
+    /// When the subscriber got it.
+    pub at: std::time::SystemTime,
 }
 
 impl Msg {
@@ -199,6 +201,7 @@ impl Subscriber {
                                 topic: p.topic.clone(),
                                 payload: p.payload.to_vec(),
                                 retain: p.retain,
+                                at: std::time::SystemTime::now(),
                             })
                         }
                         Ok(Ok(_)) | Err(rumqttc::RecvTimeoutError::Timeout) => {}
@@ -377,4 +380,19 @@ pub fn dedupe(keys: &[(String, u64)]) -> (Vec<(String, u64)>, usize) {
     }
     let dups = keys.len() - firsts.len();
     (firsts, dups)
+}
+
+/// Milliseconds from a result's decision (its `time`, RFC 3339 UTC) to its arrival.
+pub fn delivery_ms(m: &Msg) -> f64 {
+    let v = m.json();
+    let t = v["time"].as_str().unwrap();
+    // "YYYY-MM-DDTHH:MM:SS.mmmZ": the time of day is enough (a run never spans midnight here).
+    let hms: Vec<f64> = t[11..23].split(':').map(|x| x.parse().unwrap()).collect();
+    let decided = hms[0] * 3600.0 + hms[1] * 60.0 + hms[2];
+    let at =
+        m.at.duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+            % 86_400.0;
+    (at - decided) * 1000.0
 }

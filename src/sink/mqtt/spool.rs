@@ -520,6 +520,29 @@ mod tests {
     }
 
     #[test]
+    fn a_long_outage_keeps_the_count_whole_and_the_disk_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let cap = 4 << 20;
+        let (mut s, _) = Spool::open(dir.path(), cap).unwrap();
+        let payload = vec![b'r'; 700]; // about one defect-log record
+        let n = 20_000u64;
+        let t = std::time::Instant::now();
+        let mut dropped = 0;
+        for _ in 0..n {
+            dropped += s.append("lineside/st1/demo/result", &payload).unwrap();
+        }
+        let per = t.elapsed() / n as u32;
+        println!("spool append: {per:?} per 700-byte result (no fsync), {dropped} dropped of {n}");
+        assert!(s.bytes() <= cap);
+        assert_eq!(dropped + s.depth(), n, "every result is kept or counted");
+        let on_disk: u64 = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum();
+        assert!(on_disk <= cap + 64, "{on_disk} bytes on disk");
+    }
+
+    #[test]
     fn a_torn_or_corrupt_tail_is_cut_on_open() {
         let dir = tempfile::tempdir().unwrap();
         {
