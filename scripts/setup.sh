@@ -2,7 +2,8 @@
 # One-time, idempotent set-up for lineside on a Debian/Ubuntu machine with Rust and Python 3:
 #   1. ONNX Runtime shared library from the pinned `onnxruntime` wheel on PyPI (sha256 checked),
 #      unpacked into .cache/onnxruntime/ where the binary finds it.
-#   2. A Python virtual environment (.cache/venv) with the reference tools the tests compare
+#   2. Debian packages the build and tests need (libclang, mosquitto for the MQTT tests).
+#   3. A Python virtual environment (.cache/venv) with the reference tools the tests compare
 #      against (onnxruntime, numpy, Pillow, OpenCV).
 # Re-running it does nothing that is already done. Nothing is fetched except from PyPI/Debian.
 set -euo pipefail
@@ -25,6 +26,11 @@ command -v unzip >/dev/null || need_apt+=(unzip)
 # bindgen needs libclang itself, not the libclang-cpp some images ship alone.
 # shellcheck disable=SC2086 # the globs are meant to expand
 bash scripts/has-libclang.sh /usr/lib/llvm-*/lib /usr/lib/* || need_apt+=(libclang-dev)
+# The MQTT tests start their own broker (mosquitto) and make a password file
+# (mosquitto_passwd, in the mosquitto package); openssl makes the TLS test's certificates.
+[ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || need_apt+=(mosquitto)
+command -v mosquitto_sub >/dev/null || need_apt+=(mosquitto-clients)
+command -v openssl >/dev/null || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     log "installing ${need_apt[*]} with apt-get"

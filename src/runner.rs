@@ -429,6 +429,7 @@ fn run_one(
         trigger: plan.trigger,
         summary_every: (plan.summary_every_s > 0)
             .then(|| Duration::from_secs(plan.summary_every_s)),
+        mqtt: plan.mqtt.as_ref(),
     };
     let outputs = sink::open_all(&plan.sinks, &ctx).map_err(output_err)?;
     let mut monitor = Monitor {

@@ -45,6 +45,8 @@ pub struct ScenarioPlan {
     /// `[service] listen`: the health/metrics endpoint, and the line it was given on.
     pub listen: Option<SocketAddr>,
     pub listen_line: Option<usize>,
+    /// `[mqtt]`: the broker the `mqtt` sink sends to.
+    pub mqtt: Option<sink::mqtt::MqttSettings>,
 }
 
 /// `[output] summary_every_s` when the file does not set it.
@@ -91,7 +93,8 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
         .and_then(|p| probe_source(&f, p, strict, &mut errs));
     let (workers, intra_threads) = config::threads(&f, &mut errs);
     let kind = head_kind(&f, &mut errs);
-    let sinks = sinks(&f, &mut errs);
+    let mqtt = sink::mqtt::settings(&f, &mut errs);
+    let sinks = sinks(&f, mqtt.is_some(), &mut errs);
     let output_dir = output_dir(&f, &mut errs);
     let file_mode = file_mode(&f, &mut errs);
     let trigger = plc::trigger_plan(&f, &mut errs);
@@ -187,6 +190,7 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
         summary_every_s: f.output.summary_every_s.unwrap_or(SUMMARY_EVERY_S),
         listen,
         listen_line: f.diag("service.listen", "").line,
+        mqtt,
     })
 }
 
@@ -461,11 +465,29 @@ pub fn parse_listen(text: &str) -> Option<SocketAddr> {
     text.parse().ok()
 }
 
-/// `[output] sinks`, each a registered sink (default: the defect log and the summary).
-fn sinks(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> Vec<&'static str> {
+/// `[output] sinks`, each a registered sink (default: the defect log and the summary, and
+/// `mqtt` when there is an `[mqtt]` section). Listing sinks means listing `mqtt` too.
+fn sinks(f: &ScenarioFile, has_mqtt: bool, errs: &mut Vec<Diagnostic>) -> Vec<&'static str> {
     let Some(names) = &f.output.sinks else {
-        return sink::DEFAULT.to_vec();
+        let mut out = sink::DEFAULT.to_vec();
+        if has_mqtt || f.diag("mqtt", "").line.is_some() {
+            out.push(sink::mqtt::KIND.name);
+        }
+        return out;
     };
+    let named = names.iter().any(|n| n == sink::mqtt::KIND.name);
+    if named && !has_mqtt && f.diag("mqtt", "").line.is_none() {
+        errs.push(f.diag(
+            "output.sinks",
+            "`mqtt` needs an [mqtt] section with at least `host` (the broker)",
+        ));
+    }
+    if !named && has_mqtt {
+        errs.push(f.diag(
+            "mqtt",
+            "is given but [output] sinks does not list `mqtt`; add it there (or remove [mqtt])",
+        ));
+    }
     let mut out = Vec::new();
     for name in names {
         match sink::kind(name) {

@@ -127,9 +127,44 @@ pub struct ServiceSection {
     pub listen: Option<String>,
 }
 
+/// `[mqtt]`: results, status, stats and alarms to an MQTT broker, through a disk spool
+/// (`sink::mqtt`). Its presence adds the `mqtt` sink.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MqttSection {
+    pub host: String,
+    /// Default 1883 (8883 with `ca_file`).
+    pub port: Option<i64>,
+    /// Topic level naming this box (default: the host name).
+    pub station: Option<String>,
+    /// First topic level (default `lineside`).
+    pub topic_prefix: Option<String>,
+    /// Default `lineside-<station>-<scenario id>`.
+    pub client_id: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// A file holding the password (first line), instead of `password`.
+    pub password_file: Option<PathBuf>,
+    /// PEM CA certificate(s): connect with TLS and check the broker against them.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate and key, for brokers that ask for one (needs `ca_file`).
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// MQTT keep-alive in seconds (default 30).
+    pub keep_alive_s: Option<u64>,
+    /// Seconds between `stats` messages (default 10; 0: none).
+    pub stats_every_s: Option<u64>,
+    /// Spool folder (default `<output dir>/mqtt-spool`).
+    pub spool_dir: Option<PathBuf>,
+    /// Disk the spool may use before it drops its oldest results (default 64 MiB).
+    pub spool_max_bytes: Option<u64>,
+    /// Seconds the end of a run waits for the spool to drain (default 5).
+    pub flush_timeout_s: Option<f64>,
+}
+
 /// Sections of a scenario file, in the order they are documented.
 /// `[trigger]` and `[plc]` belong to the `plc` module (`plc::trigger_plan`, `plc::plc_map`).
-pub const SECTIONS: [&str; 11] = [
+pub const SECTIONS: [&str; 12] = [
     "scenario",
     "source",
     "model",
@@ -141,4 +176,5 @@ pub const SECTIONS: [&str; 11] = [
     "trigger",
     "plc",
     "service",
+    "mqtt",
 ];

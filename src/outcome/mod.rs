@@ -83,6 +83,9 @@ pub enum SinkError {
     },
     #[error("the plc sink needs the scenario's [plc] section (its PLC link was not started)")]
     NoPlc,
+    /// A link to another system (an MQTT broker and its spool) failed to start or stop.
+    #[error("{0}")]
+    Link(String),
     #[error("cannot encode a record: {0}")]
     Encode(#[from] serde_json::Error),
     #[error(

@@ -2,6 +2,7 @@
 //! [`KINDS`]; `[output] sinks` names the ones a scenario uses.
 
 mod defect_log;
+pub mod mqtt;
 pub mod output_dir;
 mod plc;
 mod record;
@@ -18,7 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// The sink kinds lineside knows: one line per kind.
-pub const KINDS: &[SinkKind] = &[defect_log::KIND, summary::KIND, plc::KIND];
+pub const KINDS: &[SinkKind] = &[defect_log::KIND, summary::KIND, plc::KIND, mqtt::KIND];
 
 /// The sinks of a scenario that names none.
 pub const DEFAULT: &[&str] = &["defect_log", "summary"];
@@ -53,6 +54,8 @@ pub struct SinkContext<'a> {
     pub trigger: crate::plc::TriggerPlan,
     /// How often the summary is rewritten while the run goes on (`None`: only at the end).
     pub summary_every: Option<std::time::Duration>,
+    /// `[mqtt]`, when the scenario has one.
+    pub mqtt: Option<&'a mqtt::MqttSettings>,
 }
 
 /// Opens the named sinks, in order.
