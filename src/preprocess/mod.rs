@@ -10,8 +10,14 @@
 //! its weights on every call and has no YUV input; fusing conversion into the horizontal
 //! pass also saves a full-frame RGB copy.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 mod color;
+mod pixel;
 mod resample;
+mod simd;
+mod sparse;
+mod taps;
 
 mod placement;
 mod spec;
@@ -19,9 +25,12 @@ mod spec;
 pub use color::convert_row;
 pub use placement::{center_crop, letterbox};
 pub use resample::{Axis, Interpolation};
+pub use simd::SimdLevel;
 pub use spec::{ColorOrder, Fit, Layout, PreprocessError, PreprocessSpec, Rect, Transform};
 
 use placement::full;
+use simd::Kernels;
+use sparse::{RowCache, SparsePlan};
 
 use crate::frame::FrameLayout;
 
@@ -37,6 +46,8 @@ struct Plan {
     src_y: (usize, usize),
     /// Source rows (from `src_y.0`) that some vertical weight reads.
     rows_needed: Vec<bool>,
+    /// Integer tap tables for `linear` and `nearest`, which read only the pixels they need.
+    sparse: Option<SparsePlan>,
 }
 
 pub struct Preprocessor {
@@ -49,6 +60,12 @@ pub struct Preprocessor {
     acc: Vec<f32>,
     /// One source row as three f32 planes, zero-padded by the tap count.
     planes: [Vec<f32>; 3],
+    /// Horizontal sums of the sparse `linear` path.
+    cache: RowCache,
+    kernels: Kernels,
+    /// Unit tests set this to run `linear`/`nearest` through the generic (dense) passes,
+    /// the reference the sparse ones must equal.
+    dense_only: bool,
 }
 
 impl Preprocessor {
@@ -70,7 +87,27 @@ impl Preprocessor {
             horizontal: Vec::new(),
             acc: Vec::new(),
             planes: Default::default(),
+            cache: RowCache::default(),
+            kernels: Kernels {
+                level: SimdLevel::detect(),
+            },
+            dense_only: false,
         }
+    }
+
+    /// Vector kernels on (the best this CPU has) or off (scalar); results are identical,
+    /// so this is for tests and benchmarks. `LINESIDE_SIMD=off` sets the default to off.
+    pub fn use_simd(&mut self, on: bool) {
+        self.kernels.level = if on {
+            SimdLevel::best()
+        } else {
+            SimdLevel::Scalar
+        };
+    }
+
+    /// The vector instructions this preprocessor uses.
+    pub fn simd(&self) -> SimdLevel {
+        self.kernels.level
     }
 
     pub fn spec(&self) -> &PreprocessSpec {
@@ -104,6 +141,28 @@ impl Preprocessor {
         };
         let ch = self.spec.color.channels();
         let dst_w = plan.dst.width as usize;
+        if let Some(sparse) = &plan.sparse {
+            self.fill_padding(plan, out);
+            let frame = sparse::Frame {
+                bytes,
+                layout,
+                lut: &self.lut,
+                kernels: self.kernels,
+            };
+            let mut target = sparse::Target {
+                out,
+                layout: self.spec.layout,
+                width: self.spec.width,
+                height: self.spec.height,
+                x0: plan.dst.x as usize,
+                y0: plan.dst.y as usize,
+                dst_w,
+                ch,
+                swap: self.spec.color == ColorOrder::Bgr,
+            };
+            sparse::run(sparse, &frame, &mut self.cache, &mut target);
+            return Ok(plan.transform);
+        }
         let (x_lo, x_hi) = plan.src_x;
         let (y_lo, y_hi) = plan.src_y;
         let row = &mut self.row[..(x_hi - x_lo) * ch];
@@ -255,13 +314,23 @@ impl Preprocessor {
         let src_x = x.source_span();
         let src_y = y.source_span();
         let ch = self.spec.color.channels();
-        self.row.resize((src_x.1 - src_x.0) * ch, 0);
-        self.horizontal
-            .resize((src_y.1 - src_y.0) * dst.width as usize * ch, 0.0);
-        self.acc.resize(dst.width as usize, 0.0);
-        for p in &mut self.planes {
-            p.clear();
-            p.resize(src_x.1 - src_x.0 + x.taps, 0.0);
+        let sparse = match interp {
+            _ if self.dense_only => None,
+            Interpolation::Linear => Some(SparsePlan::linear(&x, &y)),
+            Interpolation::Nearest => Some(SparsePlan::nearest(&x, &y)),
+            Interpolation::Bilinear | Interpolation::LinearExact => None,
+        };
+        if let Some(sp) = &sparse {
+            self.cache.reset(sp.scratch_len(ch));
+        } else {
+            self.row.resize((src_x.1 - src_x.0) * ch, 0);
+            self.horizontal
+                .resize((src_y.1 - src_y.0) * dst.width as usize * ch, 0.0);
+            self.acc.resize(dst.width as usize, 0.0);
+            for p in &mut self.planes {
+                p.clear();
+                p.resize(src_x.1 - src_x.0 + x.taps, 0.0);
+            }
         }
         let mut rows_needed = vec![false; src_y.1 - src_y.0];
         for i in 0..dst.height as usize {
@@ -289,6 +358,7 @@ impl Preprocessor {
             src_x,
             src_y,
             rows_needed,
+            sparse,
         });
         Ok(())
     }
@@ -375,6 +445,9 @@ fn horizontal_grey(x: &Axis, row: &[u8], x_lo: usize, round: bool, out: &mut [f3
         *o = finish_tap(acc, round);
     }
 }
+
+#[cfg(test)]
+mod equivalence_tests;
 
 /// Checks that `roi` is non-empty and lies inside a `fw`x`fh` frame (`validate` asks this
 /// of the first frame's size, `run` of every frame).
