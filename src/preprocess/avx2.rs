@@ -5,6 +5,7 @@
 use std::arch::x86_64::*;
 
 use super::color::{CUB, CUG, CVG, CVR, CY, HALF, SHIFT};
+use super::resample::Axis;
 use super::sparse::PackedTaps;
 use super::taps::FixedTaps;
 use crate::frame::{FrameLayout, PixelFormat};
@@ -73,14 +74,16 @@ fn checked_row<'a>(
 fn yuv_lanes(d: __m256i, shift: __m256i, us: __m256i, vs: __m256i) -> [__m256i; 3] {
     let byte = _mm256_set1_epi32(0xFF);
     let y = _mm256_and_si256(_mm256_srlv_epi32(d, shift), byte);
-    let u = _mm256_sub_epi32(
-        _mm256_and_si256(_mm256_srlv_epi32(d, us), byte),
-        _mm256_set1_epi32(128),
-    );
-    let v = _mm256_sub_epi32(
-        _mm256_and_si256(_mm256_srlv_epi32(d, vs), byte),
-        _mm256_set1_epi32(128),
-    );
+    let u = _mm256_and_si256(_mm256_srlv_epi32(d, us), byte);
+    let v = _mm256_and_si256(_mm256_srlv_epi32(d, vs), byte);
+    rgb_lanes(y, u, v)
+}
+
+/// R, G, B lanes (0..=255) of eight Y, U, V lanes (0..=255), as the scalar `yuv_to_rgb`.
+#[target_feature(enable = "avx2")]
+fn rgb_lanes(y: __m256i, u: __m256i, v: __m256i) -> [__m256i; 3] {
+    let u = _mm256_sub_epi32(u, _mm256_set1_epi32(128));
+    let v = _mm256_sub_epi32(v, _mm256_set1_epi32(128));
     let zero = _mm256_setzero_si256();
     let yy = _mm256_mullo_epi32(
         _mm256_max_epi32(_mm256_sub_epi32(y, _mm256_set1_epi32(16)), zero),
@@ -197,4 +200,154 @@ pub(super) fn nearest_422(
         i += 8;
     }
     i
+}
+
+/// Columns `x0..x0 + n` of a YUYV, UYVY or NV12 row straight into three f32 planes (the
+/// scalar path converts to interleaved 8-bit RGB, then splits); whether it did the row.
+#[target_feature(enable = "avx2")]
+pub(super) fn planes_yuv(
+    bytes: &[u8],
+    layout: &FrameLayout,
+    row: usize,
+    x0: usize,
+    n: usize,
+    planes: &mut [Vec<f32>; 3],
+) -> bool {
+    // Byte picks for eight pixels: Y, then U and V repeated for each pixel of a pair.
+    let (ys, us, vs): ([i8; 8], [i8; 8], [i8; 8]) = match layout.format {
+        PixelFormat::Yuyv => (
+            [0, 2, 4, 6, 8, 10, 12, 14],
+            [1, 1, 5, 5, 9, 9, 13, 13],
+            [3, 3, 7, 7, 11, 11, 15, 15],
+        ),
+        PixelFormat::Uyvy => (
+            [1, 3, 5, 7, 9, 11, 13, 15],
+            [0, 0, 4, 4, 8, 8, 12, 12],
+            [2, 2, 6, 6, 10, 10, 14, 14],
+        ),
+        // NV12: luma comes from its own row; the picks index the interleaved UV row.
+        PixelFormat::Nv12 => ([0; 8], [0, 0, 2, 2, 4, 4, 6, 6], [1, 1, 3, 3, 5, 5, 7, 7]),
+        _ => return false,
+    };
+    let nv12 = layout.format == PixelFormat::Nv12;
+    let bpp = if nv12 { 1 } else { 2 };
+    let Some(start) = row
+        .checked_mul(layout.stride)
+        .and_then(|s| s.checked_add(x0 * bpp))
+    else {
+        return false;
+    };
+    let Some(src) = bytes.get(start..).and_then(|b| b.get(..n * bpp)) else {
+        return false;
+    };
+    let uv: &[u8] = if nv12 {
+        let at =
+            (layout.stride * layout.height as usize).checked_add((row / 2) * layout.stride + x0);
+        match at.and_then(|a| bytes.get(a..)).and_then(|b| b.get(..n)) {
+            Some(uv) => uv,
+            None => return false,
+        }
+    } else {
+        &[]
+    };
+    let [r, g, b] = planes;
+    if !x0.is_multiple_of(2) || r.len() < n || g.len() < n || b.len() < n {
+        return false;
+    }
+    let pick = |p: [i8; 8]| {
+        _mm_setr_epi8(
+            p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], -1, -1, -1, -1, -1, -1, -1, -1,
+        )
+    };
+    let (ys, us, vs) = (pick(ys), pick(us), pick(vs));
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n: the 16-byte (packed) or 8-byte (NV12 luma and UV) loads lie
+        // inside `src`/`uv`, which hold n * bpp and n bytes; each plane holds at least n.
+        unsafe {
+            let (y, chroma) = if nv12 {
+                let y = _mm_loadl_epi64(src.as_ptr().add(i).cast());
+                (y, _mm_loadl_epi64(uv.as_ptr().add(i).cast()))
+            } else {
+                let p = _mm_loadu_si128(src.as_ptr().add(i * 2).cast());
+                (_mm_shuffle_epi8(p, ys), p)
+            };
+            let y = _mm256_cvtepu8_epi32(y);
+            let u = _mm256_cvtepu8_epi32(_mm_shuffle_epi8(chroma, us));
+            let v = _mm256_cvtepu8_epi32(_mm_shuffle_epi8(chroma, vs));
+            let [cr, cg, cb] = rgb_lanes(y, u, v);
+            _mm256_storeu_ps(r.as_mut_ptr().add(i), _mm256_cvtepi32_ps(cr));
+            _mm256_storeu_ps(g.as_mut_ptr().add(i), _mm256_cvtepi32_ps(cg));
+            _mm256_storeu_ps(b.as_mut_ptr().add(i), _mm256_cvtepi32_ps(cb));
+        }
+        i += 8;
+    }
+    // The last n % 8 pixels one at a time.
+    let src_row = super::pixel::SourceRow::new(bytes, layout, row);
+    for k in i..n {
+        let [pr, pg, pb] = src_row.rgb(x0 + k);
+        r[k] = f32::from(pr);
+        g[k] = f32::from(pg);
+        b[k] = f32::from(pb);
+    }
+    true
+}
+
+/// See [`super::simd::Kernels::horizontal_planar`]. Eight outputs at a time: each
+/// output's taps multiply-add into its own register (separate multiply and add, as the
+/// scalar code), then three rounds of horizontal adds reduce all eight registers at once
+/// in the scalar `dot8`'s pairwise order, and the rounded sums go out in one store.
+#[target_feature(enable = "avx2")]
+pub(super) fn horizontal_planar(
+    x: &Axis,
+    plane: &[f32],
+    x_lo: usize,
+    round: bool,
+    out: &mut [f32],
+) -> usize {
+    let taps = x.taps;
+    if taps == 0 || !taps.is_multiple_of(8) {
+        return 0;
+    }
+    let mut dx = 0;
+    while dx + 8 <= out.len() {
+        let mut acc = [_mm256_setzero_ps(); 8];
+        for (j, a) in acc.iter_mut().enumerate() {
+            let i = dx + j;
+            let start = x.start.get(i).and_then(|s| s.checked_sub(x_lo));
+            let src = start.and_then(|s| plane.get(s..s + taps));
+            let w = x.weights.get(i * taps..(i + 1) * taps);
+            let (Some(src), Some(w)) = (src, w) else {
+                return dx;
+            };
+            for k in (0..taps).step_by(8) {
+                // SAFETY: k + 8 <= taps == src.len() == w.len().
+                unsafe {
+                    let p = _mm256_mul_ps(
+                        _mm256_loadu_ps(w.as_ptr().add(k)),
+                        _mm256_loadu_ps(src.as_ptr().add(k)),
+                    );
+                    *a = _mm256_add_ps(*a, p);
+                }
+            }
+        }
+        let h01 = _mm256_hadd_ps(acc[0], acc[1]);
+        let h23 = _mm256_hadd_ps(acc[2], acc[3]);
+        let h45 = _mm256_hadd_ps(acc[4], acc[5]);
+        let h67 = _mm256_hadd_ps(acc[6], acc[7]);
+        let q0 = _mm256_hadd_ps(h01, h23);
+        let q1 = _mm256_hadd_ps(h45, h67);
+        let low = _mm256_permute2f128_ps::<0x20>(q0, q1);
+        let high = _mm256_permute2f128_ps::<0x31>(q0, q1);
+        let mut v = _mm256_add_ps(low, high);
+        if round {
+            let r = _mm256_add_ps(v, _mm256_set1_ps(0.5));
+            let r = _mm256_min_ps(_mm256_max_ps(r, _mm256_setzero_ps()), _mm256_set1_ps(255.0));
+            v = _mm256_cvtepi32_ps(_mm256_cvttps_epi32(r));
+        }
+        // SAFETY: dx + 8 <= out.len().
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(dx), v) };
+        dx += 8;
+    }
+    dx
 }

@@ -76,7 +76,12 @@ fn sparse_and_vector_paths_equal_the_reference_bit_for_bit() {
     for format in PixelFormat::ALL {
         for (fw, fh, w, h) in sizes {
             let (layout, bytes) = frame(format, fw, fh);
-            for interpolation in [Interpolation::Linear, Interpolation::Nearest] {
+            for interpolation in [
+                Interpolation::Linear,
+                Interpolation::Nearest,
+                Interpolation::Bilinear,
+                Interpolation::LinearExact,
+            ] {
                 for color in [ColorOrder::Rgb, ColorOrder::Bgr, ColorOrder::Gray] {
                     for lay in [Layout::Nchw, Layout::Nhwc] {
                         for fit in [Fit::Stretch, Fit::Letterbox, Fit::CenterCrop] {
@@ -105,7 +110,7 @@ fn sparse_and_vector_paths_equal_the_reference_bit_for_bit() {
             }
         }
     }
-    assert_eq!(compared, 7 * 4 * 2 * 3 * 2 * 3);
+    assert_eq!(compared, 7 * 4 * 4 * 3 * 2 * 3);
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! Each method returns how much it did (a count of outputs or whether the row was done);
 //! the caller finishes the rest with the scalar code, so a kernel may decline any input.
 
+use super::resample::Axis;
 use super::sparse::PackedTaps;
 use super::taps::FixedTaps;
 use crate::frame::FrameLayout;
@@ -104,6 +105,48 @@ impl Kernels {
             // SAFETY: `Avx2` is only chosen after `is_x86_feature_detected!("avx2")`.
             SimdLevel::Avx2 => unsafe {
                 super::avx2::nearest_422(bytes, layout, row, packed, lut, out, starts, len)
+            },
+            _ => 0,
+        }
+    }
+
+    /// Columns `x0..x0 + n` of a YUYV/UYVY/NV12 row into three f32 planes; whether it did.
+    #[inline(always)]
+    pub fn planes_yuv(
+        self,
+        bytes: &[u8],
+        layout: &FrameLayout,
+        row: usize,
+        x0: usize,
+        n: usize,
+        planes: &mut [Vec<f32>; 3],
+    ) -> bool {
+        match self.level {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Avx2` is only chosen after `is_x86_feature_detected!("avx2")`.
+            SimdLevel::Avx2 => unsafe {
+                super::avx2::planes_yuv(bytes, layout, row, x0, n, planes)
+            },
+            _ => false,
+        }
+    }
+
+    /// Pillow-style horizontal dot products of one plane (`x.taps` a multiple of 8),
+    /// rounded to 8 bits when `round`; returns how many leading outputs it wrote.
+    #[inline(always)]
+    pub fn horizontal_planar(
+        self,
+        x: &Axis,
+        plane: &[f32],
+        x_lo: usize,
+        round: bool,
+        out: &mut [f32],
+    ) -> usize {
+        match self.level {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Avx2` is only chosen after `is_x86_feature_detected!("avx2")`.
+            SimdLevel::Avx2 => unsafe {
+                super::avx2::horizontal_planar(x, plane, x_lo, round, out)
             },
             _ => 0,
         }
