@@ -30,6 +30,7 @@ pub(super) enum SparsePlan {
 /// Where each tap's pixel lies in a YUYV/UYVY row: the byte offset of its 4-byte pixel
 /// pair and the bit shift of its luma byte within that pair (YUYV order; UYVY adds 8).
 #[derive(Debug, Default)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // read by the AVX2 kernels only
 pub(super) struct PackedTaps {
     /// Bytes from the row start that the taps read (the last pair's end).
     pub span: usize,
