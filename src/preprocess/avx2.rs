@@ -295,8 +295,8 @@ pub(super) fn planes_yuv(
 
 /// See [`super::simd::Kernels::horizontal_planar`]. Eight outputs at a time: each
 /// output's taps multiply-add into its own register (separate multiply and add, as the
-/// scalar code), then three rounds of horizontal adds reduce all eight registers at once
-/// in the scalar `dot8`'s pairwise order, and the rounded sums go out in one store.
+/// scalar code), then a transpose lets all eight reduce at once in the scalar `dot8`'s
+/// left-to-right order, and the rounded sums go out in one store.
 #[target_feature(enable = "avx2")]
 pub(super) fn horizontal_planar(
     x: &Axis,
@@ -331,15 +331,44 @@ pub(super) fn horizontal_planar(
                 }
             }
         }
-        let h01 = _mm256_hadd_ps(acc[0], acc[1]);
-        let h23 = _mm256_hadd_ps(acc[2], acc[3]);
-        let h45 = _mm256_hadd_ps(acc[4], acc[5]);
-        let h67 = _mm256_hadd_ps(acc[6], acc[7]);
-        let q0 = _mm256_hadd_ps(h01, h23);
-        let q1 = _mm256_hadd_ps(h45, h67);
-        let low = _mm256_permute2f128_ps::<0x20>(q0, q1);
-        let high = _mm256_permute2f128_ps::<0x31>(q0, q1);
-        let mut v = _mm256_add_ps(low, high);
+        // Transpose: column k holds lane k of all eight accumulators, so adding the
+        // columns in order is the scalar `dot8`'s left-to-right sum, eight at once.
+        let [r0, r1, r2, r3, r4, r5, r6, r7] = acc;
+        let (t0, t1) = (_mm256_unpacklo_ps(r0, r1), _mm256_unpackhi_ps(r0, r1));
+        let (t2, t3) = (_mm256_unpacklo_ps(r2, r3), _mm256_unpackhi_ps(r2, r3));
+        let (t4, t5) = (_mm256_unpacklo_ps(r4, r5), _mm256_unpackhi_ps(r4, r5));
+        let (t6, t7) = (_mm256_unpacklo_ps(r6, r7), _mm256_unpackhi_ps(r6, r7));
+        let (u0, u1) = (
+            _mm256_shuffle_ps::<0x44>(t0, t2),
+            _mm256_shuffle_ps::<0xEE>(t0, t2),
+        );
+        let (u2, u3) = (
+            _mm256_shuffle_ps::<0x44>(t1, t3),
+            _mm256_shuffle_ps::<0xEE>(t1, t3),
+        );
+        let (u4, u5) = (
+            _mm256_shuffle_ps::<0x44>(t4, t6),
+            _mm256_shuffle_ps::<0xEE>(t4, t6),
+        );
+        let (u6, u7) = (
+            _mm256_shuffle_ps::<0x44>(t5, t7),
+            _mm256_shuffle_ps::<0xEE>(t5, t7),
+        );
+        let columns = [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ];
+        // `Iterator::sum` for f32 starts from -0.0, which adds nothing.
+        let mut v = _mm256_set1_ps(-0.0);
+        for c in columns {
+            v = _mm256_add_ps(v, c);
+        }
         if round {
             let r = _mm256_add_ps(v, _mm256_set1_ps(0.5));
             let r = _mm256_min_ps(_mm256_max_ps(r, _mm256_setzero_ps()), _mm256_set1_ps(255.0));

@@ -186,9 +186,9 @@ fn dot8(w: &[f32], x: &[f32]) -> f32 {
             acc[i] += wc[i] * xc[i];
         }
     }
-    // Pairwise, in the order AVX2's horizontal adds reduce eight sums at once (see
-    // `avx2::horizontal_planar`), so both give the same bits.
-    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+    // Left to right: `avx2::horizontal_planar` transposes eight outputs' accumulators
+    // and adds them in this same order, so both give the same bits.
+    acc.iter().sum()
 }
 
 /// Horizontal pass for wide kernels (large downscales): every output reads `taps`
