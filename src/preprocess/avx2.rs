@@ -202,8 +202,9 @@ pub(super) fn nearest_422(
     i
 }
 
-/// Columns `x0..x0 + n` of a YUYV, UYVY or NV12 row straight into three f32 planes (the
-/// scalar path converts to interleaved 8-bit RGB, then splits); whether it did the row.
+/// Columns `x0..x0 + n` of a YUYV, UYVY, NV12, GREY or Y16 row straight into three f32
+/// planes (the scalar path converts to interleaved 8-bit RGB, then splits); whether it did
+/// the row.
 #[target_feature(enable = "avx2")]
 pub(super) fn planes_yuv(
     bytes: &[u8],
@@ -227,10 +228,18 @@ pub(super) fn planes_yuv(
         ),
         // NV12: luma comes from its own row; the picks index the interleaved UV row.
         PixelFormat::Nv12 => ([0; 8], [0, 0, 2, 2, 4, 4, 6, 6], [1, 1, 3, 3, 5, 5, 7, 7]),
+        // Grey formats: every plane gets the 8-bit value (Y16: the high byte).
+        PixelFormat::Grey => ([0, 1, 2, 3, 4, 5, 6, 7], [0; 8], [0; 8]),
+        PixelFormat::Y16 => ([1, 3, 5, 7, 9, 11, 13, 15], [0; 8], [0; 8]),
         _ => return false,
     };
     let nv12 = layout.format == PixelFormat::Nv12;
-    let bpp = if nv12 { 1 } else { 2 };
+    let grey = matches!(layout.format, PixelFormat::Grey | PixelFormat::Y16);
+    let bpp = if matches!(layout.format, PixelFormat::Nv12 | PixelFormat::Grey) {
+        1
+    } else {
+        2
+    };
     let Some(start) = row
         .checked_mul(layout.stride)
         .and_then(|s| s.checked_add(x0 * bpp))
@@ -251,7 +260,7 @@ pub(super) fn planes_yuv(
         &[]
     };
     let [r, g, b] = planes;
-    if !x0.is_multiple_of(2) || r.len() < n || g.len() < n || b.len() < n {
+    if (!grey && !x0.is_multiple_of(2)) || r.len() < n || g.len() < n || b.len() < n {
         return false;
     }
     let pick = |p: [i8; 8]| {
@@ -262,9 +271,23 @@ pub(super) fn planes_yuv(
     let (ys, us, vs) = (pick(ys), pick(us), pick(vs));
     let mut i = 0;
     while i + 8 <= n {
-        // SAFETY: i + 8 <= n: the 16-byte (packed) or 8-byte (NV12 luma and UV) loads lie
-        // inside `src`/`uv`, which hold n * bpp and n bytes; each plane holds at least n.
+        // SAFETY: i + 8 <= n: the 16-byte (2 bytes a pixel) or 8-byte (1 byte a pixel, NV12
+        // UV) loads lie inside `src`/`uv`, which hold n * bpp and n bytes; each plane holds
+        // at least n.
         unsafe {
+            if grey {
+                let p = if bpp == 1 {
+                    _mm_loadl_epi64(src.as_ptr().add(i).cast())
+                } else {
+                    _mm_loadu_si128(src.as_ptr().add(i * 2).cast())
+                };
+                let v = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_shuffle_epi8(p, ys)));
+                _mm256_storeu_ps(r.as_mut_ptr().add(i), v);
+                _mm256_storeu_ps(g.as_mut_ptr().add(i), v);
+                _mm256_storeu_ps(b.as_mut_ptr().add(i), v);
+                i += 8;
+                continue;
+            }
             let (y, chroma) = if nv12 {
                 let y = _mm_loadl_epi64(src.as_ptr().add(i).cast());
                 (y, _mm_loadl_epi64(uv.as_ptr().add(i).cast()))

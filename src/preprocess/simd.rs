@@ -113,7 +113,8 @@ impl Kernels {
         }
     }
 
-    /// Columns `x0..x0 + n` of a YUYV/UYVY/NV12 row into three f32 planes; whether it did.
+    /// Columns `x0..x0 + n` of a YUYV/UYVY/NV12/GREY/Y16 row into three f32 planes; whether
+    /// it did.
     #[inline(always)]
     pub fn planes_yuv(
         self,
