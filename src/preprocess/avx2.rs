@@ -403,3 +403,81 @@ pub(super) fn horizontal_planar(
     }
     dx
 }
+
+/// Columns `x0..x0 + n` of an RGB24/BGR24 row split into three f32 planes; whether it did.
+#[target_feature(enable = "avx2")]
+pub(super) fn planes_rgb(
+    bytes: &[u8],
+    layout: &FrameLayout,
+    row: usize,
+    x0: usize,
+    n: usize,
+    planes: &mut [Vec<f32>; 3],
+) -> bool {
+    let bgr = match layout.format {
+        PixelFormat::Rgb24 => false,
+        PixelFormat::Bgr24 => true,
+        _ => return false,
+    };
+    let Some(start) = row
+        .checked_mul(layout.stride)
+        .and_then(|s| s.checked_add(x0 * 3))
+    else {
+        return false;
+    };
+    let Some(src) = bytes.get(start..).and_then(|b| b.get(..n * 3)) else {
+        return false;
+    };
+    let [r, g, b] = planes;
+    if r.len() < n || g.len() < n || b.len() < n {
+        return false;
+    }
+    // Eight pixels are 24 bytes: 16 in `lo`, 8 in `hi`; each channel picks from both.
+    let m = |p: [i8; 16]| {
+        _mm_setr_epi8(
+            p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12], p[13],
+            p[14], p[15],
+        )
+    };
+    const X: i8 = -1;
+    let first = [
+        (
+            m([0, 3, 6, 9, 12, 15, X, X, X, X, X, X, X, X, X, X]),
+            m([X, X, X, X, X, X, 2, 5, X, X, X, X, X, X, X, X]),
+        ),
+        (
+            m([1, 4, 7, 10, 13, X, X, X, X, X, X, X, X, X, X, X]),
+            m([X, X, X, X, X, 0, 3, 6, X, X, X, X, X, X, X, X]),
+        ),
+        (
+            m([2, 5, 8, 11, 14, X, X, X, X, X, X, X, X, X, X, X]),
+            m([X, X, X, X, X, 1, 4, 7, X, X, X, X, X, X, X, X]),
+        ),
+    ];
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n: bytes 3i..3i+24 lie inside `src` (3n bytes); each plane holds
+        // at least n floats.
+        unsafe {
+            let lo = _mm_loadu_si128(src.as_ptr().add(i * 3).cast());
+            let hi = _mm_loadl_epi64(src.as_ptr().add(i * 3 + 16).cast());
+            let ch = first.map(|(a, c)| {
+                let v = _mm_or_si128(_mm_shuffle_epi8(lo, a), _mm_shuffle_epi8(hi, c));
+                _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v))
+            });
+            let (cr, cb) = if bgr { (ch[2], ch[0]) } else { (ch[0], ch[2]) };
+            _mm256_storeu_ps(r.as_mut_ptr().add(i), cr);
+            _mm256_storeu_ps(g.as_mut_ptr().add(i), ch[1]);
+            _mm256_storeu_ps(b.as_mut_ptr().add(i), cb);
+        }
+        i += 8;
+    }
+    let src_row = super::pixel::SourceRow::new(bytes, layout, row);
+    for k in i..n {
+        let [pr, pg, pb] = src_row.rgb(x0 + k);
+        r[k] = f32::from(pr);
+        g[k] = f32::from(pg);
+        b[k] = f32::from(pb);
+    }
+    true
+}

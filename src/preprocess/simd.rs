@@ -113,8 +113,7 @@ impl Kernels {
         }
     }
 
-    /// Columns `x0..x0 + n` of a YUYV/UYVY/NV12/GREY/Y16 row into three f32 planes; whether
-    /// it did.
+    /// Columns `x0..x0 + n` of a row (any format) into three f32 planes; whether it did.
     #[inline(always)]
     pub fn planes_yuv(
         self,
@@ -130,6 +129,7 @@ impl Kernels {
             // SAFETY: `Avx2` is only chosen after `is_x86_feature_detected!("avx2")`.
             SimdLevel::Avx2 => unsafe {
                 super::avx2::planes_yuv(bytes, layout, row, x0, n, planes)
+                    || super::avx2::planes_rgb(bytes, layout, row, x0, n, planes)
             },
             _ => false,
         }
