@@ -5,13 +5,13 @@
 use crate::frame::{FrameLayout, PixelFormat};
 
 // OpenCV's ITU-R BT.601 coefficients, scaled by 2^20 (imgproc/src/color_yuv.simd.hpp).
-const SHIFT: i32 = 20;
-const HALF: i32 = 1 << (SHIFT - 1);
-const CY: i32 = 1_220_542;
-const CUB: i32 = 2_116_026;
-const CUG: i32 = -409_993;
-const CVG: i32 = -852_492;
-const CVR: i32 = 1_673_527;
+pub(super) const SHIFT: i32 = 20;
+pub(super) const HALF: i32 = 1 << (SHIFT - 1);
+pub(super) const CY: i32 = 1_220_542;
+pub(super) const CUB: i32 = 2_116_026;
+pub(super) const CUG: i32 = -409_993;
+pub(super) const CVG: i32 = -852_492;
+pub(super) const CVR: i32 = 1_673_527;
 
 #[inline(always)]
 fn clamp_u8(v: i32) -> u8 {
@@ -35,7 +35,7 @@ fn luma_rgb(y: u8, (ruv, guv, buv): (i32, i32, i32), out: &mut [u8]) {
 }
 
 #[inline(always)]
-fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
+pub(super) fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
     let yy = (i32::from(y) - 16).max(0) * CY;
     let uu = i32::from(u) - 128;
     let vv = i32::from(v) - 128;
@@ -48,7 +48,7 @@ fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
 
 /// OpenCV's RGB→grey weights (0.299, 0.587, 0.114) in 14-bit fixed point.
 #[inline(always)]
-fn rgb_to_grey(r: u8, g: u8, b: u8) -> u8 {
+pub(super) fn rgb_to_grey(r: u8, g: u8, b: u8) -> u8 {
     ((u32::from(r) * 4899 + u32::from(g) * 9617 + u32::from(b) * 1868 + (1 << 13)) >> 14) as u8
 }
 

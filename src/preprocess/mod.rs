@@ -10,8 +10,15 @@
 //! its weights on every call and has no YUV input; fusing conversion into the horizontal
 //! pass also saves a full-frame RGB copy.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 mod color;
+mod dense;
+mod pixel;
 mod resample;
+mod simd;
+mod sparse;
+mod taps;
 
 mod placement;
 mod spec;
@@ -19,9 +26,12 @@ mod spec;
 pub use color::convert_row;
 pub use placement::{center_crop, letterbox};
 pub use resample::{Axis, Interpolation};
+pub use simd::SimdLevel;
 pub use spec::{ColorOrder, Fit, Layout, PreprocessError, PreprocessSpec, Rect, Transform};
 
 use placement::full;
+use simd::Kernels;
+use sparse::{RowCache, SparsePlan};
 
 use crate::frame::FrameLayout;
 
@@ -37,6 +47,8 @@ struct Plan {
     src_y: (usize, usize),
     /// Source rows (from `src_y.0`) that some vertical weight reads.
     rows_needed: Vec<bool>,
+    /// Integer tap tables for `linear` and `nearest`, which read only the pixels they need.
+    sparse: Option<SparsePlan>,
 }
 
 pub struct Preprocessor {
@@ -49,6 +61,12 @@ pub struct Preprocessor {
     acc: Vec<f32>,
     /// One source row as three f32 planes, zero-padded by the tap count.
     planes: [Vec<f32>; 3],
+    /// Horizontal sums of the sparse `linear` path.
+    cache: RowCache,
+    kernels: Kernels,
+    /// Unit tests set this to run `linear`/`nearest` through the generic (dense) passes,
+    /// the reference the sparse ones must equal.
+    dense_only: bool,
 }
 
 impl Preprocessor {
@@ -70,7 +88,27 @@ impl Preprocessor {
             horizontal: Vec::new(),
             acc: Vec::new(),
             planes: Default::default(),
+            cache: RowCache::default(),
+            kernels: Kernels {
+                level: SimdLevel::detect(),
+            },
+            dense_only: false,
         }
+    }
+
+    /// Vector kernels on (the best this CPU has) or off (scalar); results are identical,
+    /// so this is for tests and benchmarks. `LINESIDE_SIMD=off` sets the default to off.
+    pub fn use_simd(&mut self, on: bool) {
+        self.kernels.level = if on {
+            SimdLevel::best()
+        } else {
+            SimdLevel::Scalar
+        };
+    }
+
+    /// The vector instructions this preprocessor uses.
+    pub fn simd(&self) -> SimdLevel {
+        self.kernels.level
     }
 
     pub fn spec(&self) -> &PreprocessSpec {
@@ -104,83 +142,39 @@ impl Preprocessor {
         };
         let ch = self.spec.color.channels();
         let dst_w = plan.dst.width as usize;
-        let (x_lo, x_hi) = plan.src_x;
-        let (y_lo, y_hi) = plan.src_y;
-        let row = &mut self.row[..(x_hi - x_lo) * ch];
-        let round = plan.x.round_between_passes;
-
-        // Pass 1: convert each source row the vertical weights read and resample it
-        // horizontally into a planar row (one run of `dst_w` floats per channel).
-        for sy in y_lo..y_hi {
-            if !plan.rows_needed[sy - y_lo] {
-                continue;
-            }
-            convert_row(bytes, layout, sy, x_lo, ch, row);
-            let h_row = &mut self.horizontal[(sy - y_lo) * dst_w * ch..][..dst_w * ch];
-            if ch == 3 && plan.x.taps >= 8 {
-                deinterleave(row, &mut self.planes);
-                horizontal_planar(&plan.x, &self.planes, x_lo, round, h_row);
-            } else if ch == 3 {
-                horizontal_rgb(&plan.x, row, x_lo, round, h_row);
-            } else {
-                horizontal_grey(&plan.x, row, x_lo, round, h_row);
-            }
+        if let Some(sparse) = &plan.sparse {
+            self.fill_padding(plan, out);
+            let frame = sparse::Frame {
+                bytes,
+                layout,
+                lut: &self.lut,
+                kernels: self.kernels,
+            };
+            let mut target = sparse::Target {
+                out,
+                layout: self.spec.layout,
+                width: self.spec.width,
+                height: self.spec.height,
+                x0: plan.dst.x as usize,
+                y0: plan.dst.y as usize,
+                dst_w,
+                ch,
+                swap: self.spec.color == ColorOrder::Bgr,
+            };
+            sparse::run(sparse, &frame, &mut self.cache, &mut target);
+            return Ok(plan.transform);
         }
-
-        // Pass 2: vertical resampling (an axpy per tap over a whole row), then 8-bit
-        // rounding, normalisation and layout in one write.
         self.fill_padding(plan, out);
-        let (w_in, h_in) = (self.spec.width, self.spec.height);
-        let swap = self.spec.color == ColorOrder::Bgr;
-        let acc = &mut self.acc[..dst_w];
-        for dy in 0..plan.dst.height as usize {
-            let (start, w) = plan.y.taps_of(dy);
-            let ty = plan.dst.y as usize + dy;
-            for c in 0..ch {
-                acc.fill(0.0);
-                if plan.y.opencv_fixed_point {
-                    // OpenCV's vectorised INTER_LINEAR: horizontal sums S in units of 1/2048,
-                    // each row term ((S >> 4) * beta) >> 16, then (t + 2) >> 2. Summed here in
-                    // integers, kept in `acc` as the final 8-bit value.
-                    for (k, &wk) in w.iter().enumerate() {
-                        let src =
-                            &self.horizontal[((start - y_lo + k) * ch + c) * dst_w..][..dst_w];
-                        let beta = (wk * 2048.0) as i32;
-                        for (a, &v) in acc.iter_mut().zip(src) {
-                            let s = (v * 2048.0) as i32;
-                            *a += (((s >> 4) * beta) >> 16) as f32;
-                        }
-                    }
-                    for a in acc.iter_mut() {
-                        *a = (((*a as i32) + 2) >> 2) as f32;
-                    }
-                } else {
-                    for (k, &wk) in w.iter().enumerate() {
-                        let src =
-                            &self.horizontal[((start - y_lo + k) * ch + c) * dst_w..][..dst_w];
-                        for (a, &v) in acc.iter_mut().zip(src) {
-                            *a += wk * v;
-                        }
-                    }
-                }
-                let oc = if swap { 2 - c } else { c };
-                let lut = &self.lut[c];
-                match self.spec.layout {
-                    Layout::Nchw => {
-                        let base = (oc * h_in + ty) * w_in + plan.dst.x as usize;
-                        for (o, &a) in out[base..base + dst_w].iter_mut().zip(acc.iter()) {
-                            *o = lut[(a + 0.5).clamp(0.0, 255.0) as usize];
-                        }
-                    }
-                    Layout::Nhwc => {
-                        for (dx, &a) in acc.iter().enumerate() {
-                            let idx = (ty * w_in + plan.dst.x as usize + dx) * ch + oc;
-                            out[idx] = lut[(a + 0.5).clamp(0.0, 255.0) as usize];
-                        }
-                    }
-                }
-            }
-        }
+        let dense = dense::Dense {
+            spec: &self.spec,
+            lut: &self.lut,
+            plan,
+            row: &mut self.row,
+            horizontal: &mut self.horizontal,
+            acc: &mut self.acc,
+            planes: &mut self.planes,
+        };
+        dense::run(dense, bytes, layout, out, self.kernels.level);
         Ok(plan.transform)
     }
 
@@ -255,13 +249,23 @@ impl Preprocessor {
         let src_x = x.source_span();
         let src_y = y.source_span();
         let ch = self.spec.color.channels();
-        self.row.resize((src_x.1 - src_x.0) * ch, 0);
-        self.horizontal
-            .resize((src_y.1 - src_y.0) * dst.width as usize * ch, 0.0);
-        self.acc.resize(dst.width as usize, 0.0);
-        for p in &mut self.planes {
-            p.clear();
-            p.resize(src_x.1 - src_x.0 + x.taps, 0.0);
+        let sparse = match interp {
+            _ if self.dense_only => None,
+            Interpolation::Linear => Some(SparsePlan::linear(&x, &y)),
+            Interpolation::Nearest => Some(SparsePlan::nearest(&x, &y)),
+            Interpolation::Bilinear | Interpolation::LinearExact => None,
+        };
+        if let Some(sp) = &sparse {
+            self.cache.reset(sp.scratch_len(ch));
+        } else {
+            self.row.resize((src_x.1 - src_x.0) * ch, 0);
+            self.horizontal
+                .resize((src_y.1 - src_y.0) * dst.width as usize * ch, 0.0);
+            self.acc.resize(dst.width as usize, 0.0);
+            for p in &mut self.planes {
+                p.clear();
+                p.resize(src_x.1 - src_x.0 + x.taps, 0.0);
+            }
         }
         let mut rows_needed = vec![false; src_y.1 - src_y.0];
         for i in 0..dst.height as usize {
@@ -289,92 +293,14 @@ impl Preprocessor {
             src_x,
             src_y,
             rows_needed,
+            sparse,
         });
         Ok(())
     }
 }
 
-#[inline(always)]
-fn finish_tap(acc: f32, round: bool) -> f32 {
-    if round {
-        // Round half up to 0..=255. Truncating a non-negative float is floor, without
-        // the libm call `floor()` becomes on baseline x86-64.
-        ((acc + 0.5).clamp(0.0, 255.0) as u32) as f32
-    } else {
-        acc
-    }
-}
-
-/// Horizontal pass over one interleaved RGB row into a planar `[r.. g.. b..]` row.
-fn horizontal_rgb(x: &Axis, row: &[u8], x_lo: usize, round: bool, out: &mut [f32]) {
-    let dst_w = out.len() / 3;
-    let (r_out, rest) = out.split_at_mut(dst_w);
-    let (g_out, b_out) = rest.split_at_mut(dst_w);
-    for dx in 0..dst_w {
-        let (start, w) = x.taps_of(dx);
-        let src = &row[(start - x_lo) * 3..(start - x_lo + w.len()) * 3];
-        let (mut r, mut g, mut b) = (0f32, 0f32, 0f32);
-        for (p, &wk) in src.chunks_exact(3).zip(w) {
-            r += wk * f32::from(p[0]);
-            g += wk * f32::from(p[1]);
-            b += wk * f32::from(p[2]);
-        }
-        r_out[dx] = finish_tap(r, round);
-        g_out[dx] = finish_tap(g, round);
-        b_out[dx] = finish_tap(b, round);
-    }
-}
-
-/// Splits an interleaved RGB row into the first `len` floats of three planes.
-fn deinterleave(row: &[u8], planes: &mut [Vec<f32>; 3]) {
-    let [r, g, b] = planes;
-    for (((p, r), g), b) in row
-        .chunks_exact(3)
-        .zip(r.iter_mut())
-        .zip(g.iter_mut())
-        .zip(b.iter_mut())
-    {
-        *r = f32::from(p[0]);
-        *g = f32::from(p[1]);
-        *b = f32::from(p[2]);
-    }
-}
-
-/// Dot product over whole chunks of 8 (`w.len()` is a multiple of 8).
-#[inline(always)]
-fn dot8(w: &[f32], x: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    for (wc, xc) in w.chunks_exact(8).zip(x.chunks_exact(8)) {
-        for i in 0..8 {
-            acc[i] += wc[i] * xc[i];
-        }
-    }
-    acc.iter().sum()
-}
-
-/// Horizontal pass for wide kernels (large downscales): every output reads `taps`
-/// consecutive floats of each plane; zero weights and zero padding cover the tail.
-fn horizontal_planar(x: &Axis, planes: &[Vec<f32>; 3], x_lo: usize, round: bool, out: &mut [f32]) {
-    let dst_w = out.len() / 3;
-    let taps = x.taps;
-    for (c, plane) in planes.iter().enumerate() {
-        let o = &mut out[c * dst_w..(c + 1) * dst_w];
-        for (dx, v) in o.iter_mut().enumerate() {
-            let start = x.start[dx] - x_lo;
-            let w = &x.weights[dx * taps..(dx + 1) * taps];
-            *v = finish_tap(dot8(w, &plane[start..start + taps]), round);
-        }
-    }
-}
-
-fn horizontal_grey(x: &Axis, row: &[u8], x_lo: usize, round: bool, out: &mut [f32]) {
-    for (dx, o) in out.iter_mut().enumerate() {
-        let (start, w) = x.taps_of(dx);
-        let src = &row[start - x_lo..start - x_lo + w.len()];
-        let acc: f32 = src.iter().zip(w).map(|(&p, &wk)| wk * f32::from(p)).sum();
-        *o = finish_tap(acc, round);
-    }
-}
+#[cfg(test)]
+mod equivalence_tests;
 
 /// Checks that `roi` is non-empty and lies inside a `fw`x`fh` frame (`validate` asks this
 /// of the first frame's size, `run` of every frame).
