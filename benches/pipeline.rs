@@ -58,6 +58,7 @@ fn pipeline(c: &mut Criterion) {
         stop: Arc::new(AtomicBool::new(false)),
         abort: Arc::new(AtomicBool::new(false)),
         cores,
+        station: Default::default(),
     };
     let mut g = c.benchmark_group("pipeline");
     g.sample_size(10);

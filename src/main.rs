@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use lineside::config::Diagnostic;
+use lineside::config::{Diagnostic, Station};
 use lineside::engine::ModelInfo;
 use lineside::runner::{self, RunOptions, ServiceOptions};
 use lineside::sink::Summary;
@@ -42,6 +42,11 @@ enum Command {
         /// 127.0.0.1); overrides [service] listen.
         #[arg(long)]
         listen: Option<String>,
+        /// Station file: the name and time zone records carry (default
+        /// /etc/lineside/station.toml when it exists, else the host name and the system's
+        /// time zone); docs/report.md.
+        #[arg(long)]
+        station: Option<PathBuf>,
     },
     /// Check scenario files (schema, files, model fit) without running them.
     Validate {
@@ -127,6 +132,9 @@ enum Command {
         /// Also write the tables as CSV files into this folder.
         #[arg(long)]
         csv: Option<PathBuf>,
+        /// Show these `lineside eval --json` results beside their scenarios (repeatable).
+        #[arg(long = "eval")]
+        evals: Vec<PathBuf>,
     },
     /// Look at model files.
     Models {
@@ -170,7 +178,14 @@ fn main() -> ExitCode {
             no_progress,
             cores,
             listen,
-        } => run(scenarios, !no_progress, cores, listen.as_deref()),
+            station,
+        } => run(
+            scenarios,
+            !no_progress,
+            cores,
+            listen.as_deref(),
+            station.as_deref(),
+        ),
         Command::Validate { scenarios } => validate(&scenarios),
         Command::Devices { paths, json } => devices(&paths, json),
         Command::Record {
@@ -206,6 +221,7 @@ fn main() -> ExitCode {
             out,
             json,
             csv,
+            evals,
         } => report(ReportArgs {
             logs,
             since,
@@ -215,6 +231,7 @@ fn main() -> ExitCode {
             out,
             json,
             csv,
+            evals,
         }),
         Command::Models {
             command: ModelsCommand::Inspect { model, json },
@@ -332,7 +349,9 @@ fn run(
     progress: bool,
     cores: Option<usize>,
     listen: Option<&str>,
+    station: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
+    let station = Arc::new(Station::find(station)?);
     let paths = if paths.is_empty() {
         vec![default_scenario()?]
     } else {
@@ -374,6 +393,7 @@ fn run(
         stop,
         abort: Arc::clone(&abort),
         cores,
+        station,
     };
     let service = ServiceOptions {
         endpoint,
@@ -545,14 +565,12 @@ struct ReportArgs {
     out: Option<PathBuf>,
     json: Option<PathBuf>,
     csv: Option<PathBuf>,
+    evals: Vec<PathBuf>,
 }
 
 fn report(a: ReportArgs) -> anyhow::Result<ExitCode> {
-    use lineside::report::{self, Station, Window};
-    let station = match &a.station {
-        Some(p) => Station::load(p)?,
-        None => Station::system(),
-    };
+    use lineside::report::{self, Window};
+    let station = Station::find(a.station.as_deref())?;
     let tz = &station.time_zone;
     let window = Window {
         since: a
@@ -568,8 +586,9 @@ fn report(a: ReportArgs) -> anyhow::Result<ExitCode> {
         shift: a.shift.as_deref().map(|s| station.shift(s)).transpose()?,
     };
     let tables = report::build(&a.logs, &window, &station)?;
+    let evals = report::read_evals(&a.evals)?;
     let out = a.out.unwrap_or_else(|| PathBuf::from("report.html"));
-    std::fs::write(&out, report::html(&tables, &station))
+    std::fs::write(&out, report::html(&tables, &evals, &station))
         .with_context(|| format!("cannot write {}", out.display()))?;
     if let Some(p) = &a.json {
         write_json(p, &tables)?;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use crate::config::Diagnostic;
+use crate::config::{Diagnostic, Station};
 use crate::outcome::{Outcome, OutcomeKind, RunSink};
 use crate::pipeline::{self, PipelineError, PlanSlot, RunSettings};
 use crate::plc::{PlcLink, TriggerMode};
@@ -48,6 +48,8 @@ pub struct RunOptions {
     pub abort: Arc<AtomicBool>,
     /// Cores to spread workers over (default: all).
     pub cores: usize,
+    /// The station: records carry its name and local time.
+    pub station: Arc<Station>,
 }
 
 /// Workers per scenario so that workers x intra-op threads stays within the cores.
@@ -393,6 +395,8 @@ fn run_one(
     let (model_id, model_sha256) = plan.logged_model();
     let record = Arc::new(RecordContext {
         scenario: plan.id.clone(),
+        station: opts.station.record_name(),
+        time_zone: opts.station.time_zone.clone(),
         run_id: run_id.to_string(),
         source: source.describe(),
         items: source.item_names(),

@@ -84,6 +84,9 @@ pub struct Inspection {
     pub verdict: Verdict,
     /// The headline score: top-class probability, or the anomaly score.
     pub score: Option<f32>,
+    /// Anomaly heads: the normalised score before it is capped to [0, 1] for `score`
+    /// (0.5 is still the threshold; far-off parts keep their rank instead of tying at 1).
+    pub score_uncapped: Option<f32>,
     pub classes: Vec<ClassScore>,
     pub defects: Vec<Defect>,
     /// Regions found beyond the `defects` capacity (counted, not listed).
@@ -106,6 +109,7 @@ impl Inspection {
     pub fn clear(&mut self) {
         self.verdict = Verdict::Ok;
         self.score = None;
+        self.score_uncapped = None;
         self.classes.clear();
         self.defects.clear();
         self.defects_truncated = 0;

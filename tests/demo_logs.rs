@@ -3,7 +3,7 @@
 //!
 //! Each `scenarios/*.toml` runs through the library (the runner behind `lineside run`) into
 //! a temporary folder, and every record is compared with `tests/golden/<scenario id>.jsonl`,
-//! ignoring `time`, `latency_ms` and `run_id`. Strings, verdicts, booleans, nulls, integers (counts,
+//! ignoring `time`, `time_local`, `station`, `latency_ms` and `run_id`. Strings, verdicts, booleans, nulls, integers (counts,
 //! indices, `seq`), boxes, quads and pixel areas (rounded in the log) and the shape of every
 //! object and array must be equal exactly; other numbers (scores, mm² areas) within 1e-5,
 //! absolute or relative, because ONNX Runtime's kernels may take other SIMD paths on another
@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 /// Record keys that differ from run to run.
-const IGNORED: [&str; 3] = ["time", "latency_ms", "run_id"];
+const IGNORED: [&str; 5] = ["time", "time_local", "station", "latency_ms", "run_id"];
 const TOLERANCE: f64 = 1e-5;
 /// Numbers the log rounds (boxes to 0.1 px, areas to whole pixels): any change is real.
 const EXACT: [&str; 3] = ["box", "quad", "area_px"];

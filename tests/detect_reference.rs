@@ -225,11 +225,17 @@ fn screw_demo_counts_the_screws_and_names_the_rule() {
         let truth = std::fs::read_to_string(samples.join(item).with_extension("txt")).unwrap();
         let count = |c: &str| truth.lines().filter(|l| l.starts_with(c)).count();
         let good = count("0 ") >= 3 && count("1 ") == 0;
-        let failed: Vec<(&str, &str)> = r["failed"]
+        let failed: Vec<(&str, &str, &str)> = r["failed"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|f| (f["rule"].as_str().unwrap(), f["detail"].as_str().unwrap()))
+            .map(|f| {
+                (
+                    f["rule_kind"].as_str().unwrap(),
+                    f["rule_name"].as_str().unwrap(),
+                    f["detail"].as_str().unwrap(),
+                )
+            })
             .collect();
         let found = r["defects"].as_array().unwrap().len();
         eprintln!(
@@ -241,12 +247,13 @@ fn screw_demo_counts_the_screws_and_names_the_rule() {
         if r["verdict"] == "NG" {
             ng += 1;
             assert!(!failed.is_empty(), "{item}");
-            for (rule, detail) in &failed {
+            for (rule, name, detail) in &failed {
                 assert_eq!(*rule, "count", "{item}");
                 assert!(
-                    detail.starts_with("`screws`: at least 3 `screw`")
-                        || detail.starts_with("`forbidden_classes[hex]`: at most 0 `hex`"),
-                    "{item}: {detail}"
+                    (*name == "screws" && detail.starts_with("at least 3 `screw`"))
+                        || (*name == "forbidden_classes[hex]"
+                            && detail.starts_with("at most 0 `hex`")),
+                    "{item}: {name} {detail}"
                 );
             }
         }

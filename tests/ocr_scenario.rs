@@ -37,8 +37,9 @@ fn food_label_demo_rejects_the_stale_dates_and_names_the_rule() {
         if stale {
             assert_eq!(r["verdict"], "NG", "{item}");
             assert_eq!(failed.len(), 1, "{item}: {failed:?}");
-            assert!(failed[0].starts_with("`best-before`"), "{item}: {failed:?}");
-            assert_eq!(r["failed"][0]["rule"], "text");
+            assert!(failed[0].starts_with("a date"), "{item}: {failed:?}");
+            assert_eq!(r["failed"][0]["rule_kind"], "text");
+            assert_eq!(r["failed"][0]["rule_name"], "best-before");
         } else {
             assert_eq!(r["verdict"], "OK", "{item}: {failed:?}");
         }

@@ -168,6 +168,7 @@ fn fitted_and_anomalib_models_share_the_head_and_the_defect_log_schema() {
             stop: Arc::new(AtomicBool::new(false)),
             abort: Arc::new(AtomicBool::new(false)),
             cores: 2,
+            station: Default::default(),
         },
     );
     let mut logs = Vec::new();

@@ -32,6 +32,7 @@ fn opts(stop: Arc<AtomicBool>) -> RunOptions {
         stop,
         abort: Arc::new(AtomicBool::new(false)),
         cores: 2,
+        station: Default::default(),
     }
 }
 
@@ -77,7 +78,8 @@ fn demo_and_synthetic_run_together_with_ordered_complete_logs() {
     assert_eq!(by_item("coffee.png")["classes"][0]["label"], "espresso");
     let rocket = by_item("rocket.png");
     assert_eq!(rocket["verdict"], "NG");
-    assert_eq!(rocket["failed"][0]["rule"], "ok_classes");
+    assert_eq!(rocket["failed"][0]["rule_kind"], "ok_classes");
+    assert_eq!(rocket["failed"][0]["rule_name"], "ok_classes");
 
     let synth_records = records(&plans[1]);
     assert_eq!(synth_records.len(), 12);

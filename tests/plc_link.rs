@@ -29,6 +29,7 @@ fn start(scenario: &Path) -> (Arc<AtomicBool>, mpsc::Receiver<Vec<Summary>>) {
         stop: Arc::clone(&stop),
         abort: Arc::new(AtomicBool::new(false)),
         cores: 2,
+        station: Default::default(),
     };
     std::thread::spawn(move || {
         let out = run_scenarios(std::slice::from_ref(&plan), &opts);
@@ -213,7 +214,7 @@ fn parts_past_their_deadline_are_timeout_in_sequence_and_the_plc_gets_the_fail_s
     for (k, r) in records(dir.path()).iter().enumerate() {
         assert_eq!(r["seq"], k as u64);
         assert_eq!(r["verdict"], "TIMEOUT");
-        assert_eq!(r["failed"][0]["rule"], "deadline");
+        assert_eq!(r["failed"][0]["rule_kind"], "deadline");
         assert_eq!(r["part_id"], 500 + k as u64);
     }
 }

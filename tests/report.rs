@@ -157,6 +157,145 @@ fn report_page_in_chromium_shows_the_defect_logs_counts() {
     );
 }
 
+/// The page with a script appended that, once everything loaded, writes how many
+/// images there are and how many failed to load into `<body>`'s attributes; Chromium's DOM
+/// dump shows them. (The report itself has no script.)
+fn image_check(page: &Path) -> PathBuf {
+    let checked = page.with_extension("check.html");
+    let html = std::fs::read_to_string(page).unwrap().replace(
+        "</body>",
+        "<script>window.addEventListener('load', () => {\
+         const imgs = [...document.querySelectorAll('img')];\
+         document.body.dataset.imgs = imgs.length;\
+         document.body.dataset.broken = imgs.filter(i => !i.complete || i.naturalWidth === 0).length;\
+         });</script></body>",
+    );
+    std::fs::write(&checked, html).unwrap();
+    checked
+}
+
+fn body_attr(dom: &str, name: &str) -> usize {
+    let key = format!("data-{name}=\"");
+    let at = dom
+        .find(&key)
+        .unwrap_or_else(|| panic!("{key} not in the page: the check script did not run"));
+    let v = &dom[at + key.len()..];
+    v[..v.find('"').unwrap()].parse().unwrap()
+}
+
+#[test]
+fn report_shows_evidence_thumbnails_and_eval_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = common::scenario_copy(
+        &common::root().join("scenarios/26-kit-completeness.toml"),
+        dir.path(),
+        |t| t + "\n[evidence]\n",
+    );
+    let out = dir.path().join("kits");
+    let plan = lineside::scenario::check(&scenario).unwrap_or_else(|d| panic!("{d:?}"));
+    let records = common::run_to_log(&plan, &out);
+    let with_evidence = records
+        .iter()
+        .filter(|r| r["evidence"]["image"].is_string())
+        .count();
+    let ng = records.iter().filter(|r| r["verdict"] != "OK").count();
+    assert!(
+        ng > 0 && with_evidence == ng,
+        "every reject has evidence: {with_evidence} of {ng}"
+    );
+    // Eval results of the same scenario, shown beside its tables.
+    let eval = dir.path().join("eval.json");
+    lineside(
+        &["eval", "--no-progress", "--json"],
+        &[
+            &eval,
+            &common::root().join("scenarios/26-kit-completeness.toml"),
+        ],
+    );
+    let page = dir.path().join("report.html");
+    lineside(
+        &["report", "--out"],
+        &[&page, Path::new("--eval"), &eval, &out],
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        !html.contains("src=\"http") && !html.contains("src=\"file"),
+        "thumbnails are inlined, nothing is fetched"
+    );
+    let shot = dir.path().join("gallery.png");
+    let dom = chromium(&image_check(&page), &shot);
+    let shown = body_attr(&dom, "imgs");
+    assert_eq!(
+        shown,
+        with_evidence.min(12),
+        "one thumbnail per worst part with evidence (12 at most)"
+    );
+    assert_eq!(body_attr(&dom, "broken"), 0, "every thumbnail loads");
+    // The eval block names the scenario and carries the per-class AP figures.
+    let e: Value = serde_json::from_slice(&std::fs::read(&eval).unwrap()).unwrap();
+    assert!(dom.contains("data-eval-scenario=\"kit-completeness\""));
+    let map50 = e["detection"]["map50"].as_f64().unwrap();
+    assert!(
+        dom.contains(&format!("{map50:.4}")),
+        "mAP50 {map50:.4} shown"
+    );
+}
+
+#[test]
+fn records_carry_schema_station_local_time_and_severity() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("screws");
+    let scenario = common::scenario_copy(
+        &common::root().join("scenarios/10-screw-locking.toml"),
+        dir.path(),
+        |t| {
+            let (head, _) = t.split_once("[output]").unwrap();
+            format!("{head}[output]\ndir = \"{}\"\n", out.display())
+        },
+    );
+    let station = dir.path().join("station.toml");
+    std::fs::write(
+        &station,
+        "[station]\nname = \"Line 3, station 2\"\ntime_zone = \"Asia/Shanghai\"\n",
+    )
+    .unwrap();
+    lineside(
+        &["run", "--no-progress", "--station"],
+        &[&station, &scenario],
+    );
+    let log = std::fs::read_to_string(out.join("defects.jsonl")).unwrap();
+    let records: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 8);
+    for r in &records {
+        assert_eq!(r["schema"], 2);
+        assert_eq!(r["station"], "Line 3, station 2");
+        // The same instant, 8 hours ahead, with its offset.
+        let utc: jiff::Timestamp = r["time"].as_str().unwrap().parse().unwrap();
+        let local = r["time_local"].as_str().unwrap();
+        assert!(local.ends_with("+08:00"), "{local}");
+        assert_eq!(local.parse::<jiff::Timestamp>().unwrap(), utc);
+        let severity = r["severity"].as_f64().unwrap();
+        if r["verdict"] == "OK" {
+            assert_eq!(severity, 0.0);
+        } else {
+            // Each failed rule adds at least 1, and names its kind and name apart.
+            assert!(severity >= r["failed"].as_array().unwrap().len() as f64);
+            for f in r["failed"].as_array().unwrap() {
+                assert_eq!(f["rule_kind"], "count");
+                let name = f["rule_name"].as_str().unwrap();
+                assert!(
+                    ["screws", "forbidden_classes[hex]"].contains(&name),
+                    "{name}"
+                );
+                assert!(!f["detail"].as_str().unwrap().starts_with('`'));
+            }
+        }
+    }
+}
+
 #[test]
 fn time_windows_and_shifts_select_records() {
     let dir = tempfile::tempdir().unwrap();

@@ -77,7 +77,7 @@ fn log_counts(
             .or_default() += 1.0;
         for f in r["failed"].as_array().unwrap() {
             *rules
-                .entry(f["rule"].as_str().unwrap().to_string())
+                .entry(f["rule_kind"].as_str().unwrap().to_string())
                 .or_default() += 1.0;
         }
     }

@@ -205,6 +205,7 @@ fn pipeline_survives_an_unplug_and_its_defect_log_accounts_for_every_sequence_nu
             stop: Arc::clone(&stop),
             abort: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             cores: 2,
+            station: Default::default(),
         };
         let stopper = {
             let stop = Arc::clone(&stop);

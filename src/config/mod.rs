@@ -8,8 +8,10 @@ mod diagnostic;
 mod file;
 mod keys;
 pub mod schema;
+mod station;
 
 pub use common::{check_id, labels, preprocess_spec, threads};
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use file::ScenarioFile;
 pub use keys::{foreign_keys, KeyOwner};
+pub use station::{Shift, Station, StationError, DEFAULT_STATION_FILE};

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use super::plan_support::class_of;
-use super::{FailureText, PlanInput};
+use super::{relative_excess, FailureText, PlanInput};
 use crate::verdict::{Defect, Failure, Inspection};
 
 /// One `[[rules.count]]`: how many boxes (of a class, in a zone) a good part has.
@@ -80,6 +80,16 @@ impl CountRule {
     }
 
     /// "2..=4 `screw` boxes in zone [..] with score >= .." for the defect log.
+    /// How far `count` is outside the rule's range, relative to the bound it broke.
+    pub fn excess(&self, count: u32) -> f32 {
+        let below = self.min.filter(|&m| count < m);
+        let above = self.max.filter(|&m| count > m);
+        match (below, above) {
+            (Some(m), _) | (None, Some(m)) => relative_excess(count as f32, m as f32),
+            (None, None) => 0.0,
+        }
+    }
+
     pub fn describe(&self, labels: &[String]) -> String {
         let what = match self.class {
             Some(c) => format!(
@@ -221,16 +231,20 @@ pub(crate) fn describe_count_failure(
     labels: &[String],
 ) -> FailureText {
     match *failure {
-        Failure::CountOutOfRange { rule, count } => {
-            let what = match rules.get(usize::from(rule)) {
-                Some(r) => format!("`{}`: {}", r.name, r.describe(labels)),
-                None => format!("count[{rule}]"),
-            };
-            FailureText {
-                rule: "count",
-                detail: format!("{what}: found {count}"),
-            }
-        }
+        Failure::CountOutOfRange { rule, count } => match rules.get(usize::from(rule)) {
+            Some(r) => FailureText {
+                rule_kind: "count",
+                rule_name: r.name.clone(),
+                detail: format!("{}: found {count}", r.describe(labels)),
+                excess: r.excess(count),
+            },
+            None => FailureText {
+                rule_kind: "count",
+                rule_name: format!("count[{rule}]"),
+                detail: format!("found {count}"),
+                excess: 0.0,
+            },
+        },
         other => super::describe_other(&other),
     }
 }
@@ -280,5 +294,35 @@ mod tests {
             r.describe(&["screw".into()]),
             "exactly 3 `screw` in zone [0.0, 0.0, 50.0, 50.0] with score >= 0.5 of >= 401 px²"
         );
+    }
+
+    #[test]
+    fn a_failed_count_names_its_rule_and_how_far_off_it_is() {
+        let rule = CountRule {
+            name: "screws".into(),
+            class: Some(0),
+            min: Some(4),
+            max: None,
+            zone: None,
+            min_score: 0.0,
+            min_area_px: 0.0,
+        };
+        let t = describe_count_failure(
+            std::slice::from_ref(&rule),
+            &Failure::CountOutOfRange { rule: 0, count: 1 },
+            &["screw".into()],
+        );
+        assert_eq!((t.rule_kind, t.rule_name.as_str()), ("count", "screws"));
+        assert_eq!(t.detail, "at least 4 `screw`: found 1");
+        // 3 short of 4.
+        assert!((t.excess - 0.75).abs() < 1e-6, "{}", t.excess);
+        // A forbidden class (max 0) found twice: 2 past a limit of 0.
+        let forbidden = CountRule {
+            min: None,
+            max: Some(0),
+            ..rule
+        };
+        assert_eq!(forbidden.excess(2), 2.0);
+        assert_eq!(forbidden.excess(0), 0.0);
     }
 }

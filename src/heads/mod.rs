@@ -180,19 +180,46 @@ macro_rules! plan_boilerplate {
 }
 pub(crate) use plan_boilerplate;
 
-/// A failed rule in words: the rule's kind and what was found.
+/// A failed rule in words, as the defect log shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FailureText {
-    pub rule: &'static str,
+    /// The kind of rule: the scenario key (`score_threshold`, `min_score`, `count`, `text`).
+    pub rule_kind: &'static str,
+    /// Which rule: a named rule's name (`[[rules.count]] name`), else the key again.
+    pub rule_name: String,
+    /// What the rule requires and what was found.
     pub detail: String,
+    /// How far outside the rule the part is, relative to the rule's limit (0 when the
+    /// rule has no measure, e.g. a text not read): the part's severity adds these up.
+    pub excess: f32,
+}
+
+impl FailureText {
+    /// A rule named by its key alone.
+    pub fn keyed(key: &'static str, detail: String, excess: f32) -> Self {
+        FailureText {
+            rule_kind: key,
+            rule_name: key.to_string(),
+            detail,
+            excess,
+        }
+    }
+}
+
+/// `found` past `limit`, relative to the limit (a limit of 0 counts as 1).
+pub fn relative_excess(found: f32, limit: f32) -> f32 {
+    let scale = if limit == 0.0 { 1.0 } else { limit.abs() };
+    let excess = (found - limit).abs() / scale;
+    if excess.is_finite() {
+        excess
+    } else {
+        0.0
+    }
 }
 
 /// A failure a head does not raise itself (never expected; kept readable in the log).
 pub(crate) fn describe_other(failure: &Failure) -> FailureText {
-    FailureText {
-        rule: "rule",
-        detail: format!("{failure:?}"),
-    }
+    FailureText::keyed("rule", format!("{failure:?}"), 0.0)
 }
 
 /// Class `i`'s name, or `class_i` when the model has none.
@@ -288,4 +315,16 @@ pub(crate) fn f32_output<'a>(
             reason: e.to_string(),
         })?;
     Ok((shape, data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative_excess;
+
+    #[test]
+    fn excess_is_relative_to_the_limit() {
+        assert!((relative_excess(0.05, 0.2) - 0.75).abs() < 1e-6);
+        assert_eq!(relative_excess(3.0, 0.0), 3.0);
+        assert_eq!(relative_excess(f32::NAN, 1.0), 0.0);
+    }
 }

@@ -4,6 +4,8 @@
 
 use std::fmt::Write;
 
+use super::eval_view::{eval_block, scenario_of};
+use super::gallery::gallery;
 use super::stats::{Counts, ScenarioStats, Tables};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem;color:#222}\
@@ -12,10 +14,14 @@ table{border-collapse:collapse;margin:.5rem 0 1.5rem}\
 td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}\
 th{background:#f3f3f3}td.l,th.l{text-align:left}\
 section{border-top:2px solid #333;margin-top:2rem}\
-.ng{color:#b00020}.ok{color:#0a7d32}svg text{font-size:11px;font-family:sans-serif}";
+.ng{color:#b00020}.ok{color:#0a7d32}svg text{font-size:11px;font-family:sans-serif}\
+.gallery{display:flex;flex-wrap:wrap;gap:1rem}figure.ev{margin:0;width:330px}\
+figure.ev img{max-width:320px;border:1px solid #999}figcaption{font-size:.85rem;color:#444}\
+.noimg{width:320px;height:120px;background:#eee;color:#666;padding:.5rem}\
+table.eval{margin:.2rem 0}table.eval td,table.eval th{font-size:.85rem}";
 
 /// Escapes text for HTML content and attribute values (log contents are untrusted).
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -120,7 +126,7 @@ fn trend(hourly: &[(&String, &Counts)]) -> String {
     s
 }
 
-fn scenario_section(s: &ScenarioStats) -> String {
+fn scenario_section(s: &ScenarioStats, evals: &[serde_json::Value]) -> String {
     let id = esc(&s.scenario);
     let mut h = format!(
         "<section id=\"s-{id}\"><h2>{id}</h2><p class=meta>{} to {} &middot; {} run(s)</p>\
@@ -167,27 +173,38 @@ fn scenario_section(s: &ScenarioStats) -> String {
     }
     if !s.worst.is_empty() {
         h += "<h3>Worst parts</h3><table class=worst><tr><th class=l>time</th><th>seq</th>\
-              <th class=l>item</th><th>verdict</th><th>score</th><th class=l>why</th></tr>";
+              <th class=l>item</th><th>verdict</th><th>score</th><th>severity</th>\
+              <th class=l>why</th></tr>";
         for w in &s.worst {
             let _ = write!(
                 h,
                 "<tr><td class=l>{}</td><td>{}</td><td class=l>{}</td><td class=ng>{}</td>\
-                 <td>{}</td><td class=l>{}</td></tr>",
+                 <td>{}</td><td>{}</td><td class=l>{}</td></tr>",
                 esc(&w.time_local),
                 w.seq,
                 esc(w.item.as_deref().unwrap_or("")),
                 esc(&w.verdict),
                 w.score.map_or_else(|| "-".into(), |v| format!("{v:.4}")),
+                w.severity.map_or_else(|| "-".into(), |v| format!("{v:.3}")),
                 esc(&w.why)
             );
         }
         h += "</table>";
+        h += &gallery(&s.worst);
+    }
+    for e in evals.iter().filter(|e| scenario_of(e) == Some(&s.scenario)) {
+        h += &eval_block(e);
     }
     h + "</section>"
 }
 
 /// The whole page: an index across scenarios, then one section each.
-pub fn page(t: &Tables, station: Option<&str>, generated: &str) -> String {
+pub fn page(
+    t: &Tables,
+    evals: &[serde_json::Value],
+    station: Option<&str>,
+    generated: &str,
+) -> String {
     let title = station.map_or_else(
         || "lineside report".to_string(),
         |s| format!("{s}: lineside report"),
@@ -226,7 +243,19 @@ pub fn page(t: &Tables, station: Option<&str>, generated: &str) -> String {
         counts_cells(&t.total)
     );
     for s in &t.scenarios {
-        h += &scenario_section(s);
+        h += &scenario_section(s, evals);
+    }
+    // Results of scenarios with no records in the window still show.
+    for e in evals {
+        let id = scenario_of(e).unwrap_or("");
+        if !t.scenarios.iter().any(|s| s.scenario == id) {
+            let _ = write!(
+                h,
+                "<section><h2>{}</h2>{}</section>",
+                esc(id),
+                eval_block(e)
+            );
+        }
     }
     h + "</body></html>\n"
 }

@@ -4,13 +4,14 @@
 //! turns them into per-scenario tables ([`stats`]) written as one self-contained HTML page
 //! ([`html`]: no network, inline CSS and SVG) or as JSON/CSV.
 
+mod eval_view;
+mod gallery;
 mod html;
 mod records;
-mod shifts;
 pub mod stats;
 
+pub use crate::config::{Shift, Station};
 pub use records::{read_logs, LogRecord};
-pub use shifts::{Shift, Station};
 pub use stats::{ScenarioStats, Tables};
 
 use std::path::PathBuf;
@@ -41,10 +42,12 @@ pub enum ReportError {
          or a local date and time (2026-12-01, \"2026-12-01 06:00\")"
     )]
     Time { value: String },
-    #[error("{path}: {reason}\nFix: see docs/report.md for the station file")]
-    Station { path: PathBuf, reason: String },
-    #[error("shift {0:?} is not in the station file{1}")]
-    NoShift(String, String),
+    #[error(
+        "{path}: {reason}\nFix: give --eval the file `lineside eval SCENARIO --json FILE` wrote"
+    )]
+    Eval { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Station(#[from] crate::config::StationError),
 }
 
 /// Parses a time given on the command line: RFC 3339, or a civil date/time in `tz`.
@@ -111,13 +114,33 @@ pub fn build(dirs: &[PathBuf], window: &Window, station: &Station) -> Result<Tab
     })
 }
 
-/// The tables as one self-contained HTML page.
-pub fn html(tables: &Tables, station: &Station) -> String {
+/// The tables (and `lineside eval --json` results, if any) as one self-contained HTML page.
+pub fn html(tables: &Tables, evals: &[serde_json::Value], station: &Station) -> String {
     let now = Timestamp::now()
         .to_zoned(station.time_zone.clone())
         .strftime("%Y-%m-%d %H:%M:%S %:z")
         .to_string();
-    html::page(tables, station.name.as_deref(), &now)
+    html::page(tables, evals, station.name.as_deref(), &now)
+}
+
+/// Reads files written by `lineside eval --json`.
+pub fn read_evals(paths: &[PathBuf]) -> Result<Vec<serde_json::Value>, ReportError> {
+    paths
+        .iter()
+        .map(|path| {
+            let bad = |reason: String| ReportError::Eval {
+                path: path.clone(),
+                reason,
+            };
+            let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+            let v: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+            if eval_view::scenario_of(&v).is_none() {
+                return Err(bad("it has no \"scenario\"".into()));
+            }
+            Ok(v)
+        })
+        .collect()
 }
 
 /// The tables as CSV files in `dir`: counts, rules, classes, hourly, latency, worst.

@@ -23,6 +23,11 @@ pub struct LogRecord {
     pub item: Option<String>,
     #[serde(default)]
     pub score: Option<f64>,
+    /// Schema 2: how bad the part is within its scenario.
+    #[serde(default)]
+    pub severity: Option<f64>,
+    #[serde(default)]
+    pub station: Option<String>,
     #[serde(default)]
     pub failed: Vec<FailedRule>,
     #[serde(default)]
@@ -31,13 +36,34 @@ pub struct LogRecord {
     pub latency_ms: Option<Latency>,
     #[serde(default)]
     pub error: Option<String>,
+    #[serde(default)]
+    pub evidence: Option<LoggedEvidence>,
+    /// The folder of the log the record came from: evidence paths are relative to it.
+    #[serde(skip)]
+    pub log_dir: PathBuf,
 }
 
+/// A failed rule: schema 2 has `rule_kind` and `rule_name`; schema 1 had `rule` alone,
+/// with a named rule's name at the start of `detail`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct FailedRule {
-    pub rule: String,
+    #[serde(alias = "rule")]
+    pub rule_kind: String,
+    #[serde(default)]
+    pub rule_name: Option<String>,
     #[serde(default)]
     pub detail: String,
+}
+
+/// The evidence images the run wrote for the part, or why there are none.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LoggedEvidence {
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub crops: Vec<String>,
+    #[serde(default)]
+    pub dropped: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -104,12 +130,16 @@ pub fn read_logs(dirs: &[PathBuf]) -> Result<Vec<LogRecord>, ReportError> {
                     source,
                 })?;
             let last = lines.len();
+            let log_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
             for (i, line) in lines.iter().enumerate() {
                 if line.trim().is_empty() {
                     continue;
                 }
                 match serde_json::from_str::<LogRecord>(line) {
-                    Ok(r) => out.push(r),
+                    Ok(mut r) => {
+                        r.log_dir.clone_from(&log_dir);
+                        out.push(r)
+                    }
                     Err(_) if i + 1 == last && !line.ends_with('}') => {}
                     Err(e) => {
                         return Err(ReportError::Record {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use jiff::tz::TimeZone;
 use serde::Serialize;
 
-use super::records::LogRecord;
+use super::records::{FailedRule, LogRecord};
 
 /// Parts listed as the worst of each scenario.
 pub const WORST: usize = 12;
@@ -61,7 +61,12 @@ pub struct WorstPart {
     pub item: Option<String>,
     pub verdict: String,
     pub score: Option<f64>,
+    pub severity: Option<f64>,
     pub why: String,
+    /// The evidence image with overlays, resolved against the log's folder.
+    pub evidence: Option<std::path::PathBuf>,
+    /// Why a part that was due evidence has none (`queue full`).
+    pub evidence_missing: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -94,15 +99,22 @@ pub struct Tables {
     pub scenarios: Vec<ScenarioStats>,
 }
 
-/// `count` and `text` rules name themselves in their detail (`` `screws`: at least ...``).
-fn rule_label(rule: &str, detail: &str) -> String {
-    let named = detail
-        .strip_prefix('`')
-        .and_then(|rest| rest.split_once('`'))
-        .map(|(name, _)| name);
+/// `kind: name` for named rules, the kind alone otherwise. Schema 1 records named `count`
+/// and `text` rules at the start of their detail (`` `screws`: at least ...``).
+fn rule_label(f: &FailedRule) -> String {
+    let kind = f.rule_kind.as_str();
+    let named = match f.rule_name.as_deref() {
+        Some(name) => Some(name),
+        None if matches!(kind, "count" | "text") => f
+            .detail
+            .strip_prefix('`')
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(name, _)| name),
+        None => None,
+    };
     match named {
-        Some(name) if matches!(rule, "count" | "text") => format!("{rule}: {name}"),
-        _ => rule.to_string(),
+        Some(name) if name != kind => format!("{kind}: {name}"),
+        _ => kind.to_string(),
     }
 }
 
@@ -124,14 +136,15 @@ fn percentiles(mut v: Vec<f64>) -> Option<Percentiles> {
     })
 }
 
-/// How bad a rejected part is, for ranking: an uninspected part first, then by score.
+/// How bad a rejected part is, for ranking: an uninspected part first, then by
+/// severity (schema 2) or, in older logs, by score.
 fn badness(r: &LogRecord) -> (u8, f64) {
     let class = match r.verdict.as_str() {
         "ERROR" | "TIMEOUT" => 2,
         "NG" => 1,
         _ => 0,
     };
-    (class, r.score.unwrap_or(f64::NEG_INFINITY))
+    (class, r.severity.or(r.score).unwrap_or(f64::NEG_INFINITY))
 }
 
 fn scenario_stats(id: &str, records: &[&LogRecord], tz: &TimeZone) -> ScenarioStats {
@@ -148,7 +161,7 @@ fn scenario_stats(id: &str, records: &[&LogRecord], tz: &TimeZone) -> ScenarioSt
             .or_default()
             .add(&r.verdict);
         for f in &r.failed {
-            *by_rule.entry(rule_label(&f.rule, &f.detail)).or_insert(0) += 1;
+            *by_rule.entry(rule_label(f)).or_insert(0) += 1;
         }
         if r.verdict == "NG" {
             let mut classes: Vec<&str> = r
@@ -187,6 +200,13 @@ fn scenario_stats(id: &str, records: &[&LogRecord], tz: &TimeZone) -> ScenarioSt
             item: r.item.clone(),
             verdict: r.verdict.clone(),
             score: r.score,
+            severity: r.severity,
+            evidence: r
+                .evidence
+                .as_ref()
+                .and_then(|e| e.image.as_deref())
+                .map(|p| r.log_dir.join(p)),
+            evidence_missing: r.evidence.as_ref().and_then(|e| e.dropped.clone()),
             why: r.error.clone().unwrap_or_else(|| {
                 r.failed
                     .iter()
@@ -236,14 +256,40 @@ pub fn tables(records: &[LogRecord], tz: &TimeZone) -> Vec<ScenarioStats> {
 mod tests {
     use super::*;
 
+    fn rule(kind: &str, name: Option<&str>, detail: &str) -> FailedRule {
+        FailedRule {
+            rule_kind: kind.into(),
+            rule_name: name.map(Into::into),
+            detail: detail.into(),
+        }
+    }
+
     #[test]
-    fn named_rules_are_told_apart() {
+    fn named_rules_are_told_apart_in_both_schemas() {
+        // Schema 1: the name led the detail.
         assert_eq!(
-            rule_label("count", "`screws`: at least 3 `screw`: found 1"),
+            rule_label(&rule(
+                "count",
+                None,
+                "`screws`: at least 3 `screw`: found 1"
+            )),
             "count: screws"
         );
         assert_eq!(
-            rule_label("min_score", "top score 0.1 is below"),
+            rule_label(&rule("min_score", None, "top score 0.1 is below")),
+            "min_score"
+        );
+        // Schema 2: rule_name; a keyed rule's name is its kind.
+        assert_eq!(
+            rule_label(&rule(
+                "count",
+                Some("screws"),
+                "at least 3 `screw`: found 1"
+            )),
+            "count: screws"
+        );
+        assert_eq!(
+            rule_label(&rule("min_score", Some("min_score"), "top score 0.1")),
             "min_score"
         );
     }

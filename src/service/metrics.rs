@@ -229,7 +229,7 @@ impl RunSink for MetricsSink {
                 self.frames.inc();
                 self.verdicts[verdict_index(inspection.verdict)].inc();
                 for f in &inspection.failures {
-                    let rule = self.record.head.describe(f, &self.record.labels).rule;
+                    let rule = self.record.head.describe(f, &self.record.labels).rule_kind;
                     self.count_rule(rule);
                 }
                 let seconds = [times.preprocess, times.infer, times.head, *latency];

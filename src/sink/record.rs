@@ -7,13 +7,22 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::frame::FrameOrigin;
-use crate::heads::{label, HeadPlan};
+use crate::heads::{label, FailureText, HeadPlan};
 use crate::outcome::{Outcome, OutcomeKind};
-use crate::verdict::Verdict;
+use crate::verdict::{Inspection, Verdict};
+
+/// The record layout's version, written in every record as `schema`. Records without
+/// the field are version 1 (before `station`, `time_local`, `severity` and failures as
+/// `{rule_kind, rule_name, detail}`); `lineside report` reads both.
+pub const RECORD_SCHEMA: u32 = 2;
 
 /// What every record of one scenario run shares.
 pub struct RecordContext {
     pub scenario: String,
+    /// The station file's name, else the host name.
+    pub station: String,
+    /// Local time in records (`time_local`) is in this zone.
+    pub time_zone: jiff::tz::TimeZone,
     /// Unique per run: tells apart the runs appended to one log.
     pub run_id: String,
     pub source: String,
@@ -33,10 +42,15 @@ impl RecordContext {
 
 #[derive(Serialize)]
 pub struct Record<'a> {
+    /// [`RECORD_SCHEMA`].
+    pub schema: u32,
     /// UTC time the verdict was decided, RFC 3339 with milliseconds.
     pub time: String,
+    /// The same instant in the station's time zone, with its UTC offset.
+    pub time_local: String,
     /// The run that wrote the record ([`new_run_id`]).
     pub run_id: &'a str,
+    pub station: &'a str,
     pub scenario: &'a str,
     pub source: &'a str,
     /// File the frame came from (replays), if any.
@@ -56,6 +70,12 @@ pub struct Record<'a> {
     /// The rules that made the part NG, or why it could not be inspected.
     pub failed: Vec<FailedRule>,
     pub score: Option<f32>,
+    /// Anomaly heads: the normalised score before it is capped to [0, 1].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score_uncapped: Option<f32>,
+    /// How bad the part is, to rank parts within a scenario (higher is worse); null for
+    /// ERROR and TIMEOUT ([`severity`]).
+    pub severity: Option<f32>,
     pub classes: Vec<LabelledScore>,
     pub defects: Vec<DefectRecord>,
     #[serde(skip_serializing_if = "is_zero")]
@@ -75,8 +95,21 @@ fn is_zero(n: &usize) -> bool {
 
 #[derive(Serialize)]
 pub struct FailedRule {
-    pub rule: &'static str,
+    /// The kind of rule: the scenario key that failed.
+    pub rule_kind: &'static str,
+    /// Which rule: a named rule's name, else the key.
+    pub rule_name: String,
     pub detail: String,
+}
+
+impl FailedRule {
+    fn keyed(key: &'static str, detail: String) -> Self {
+        FailedRule {
+            rule_kind: key,
+            rule_name: key.to_string(),
+            detail,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -142,8 +175,11 @@ impl<'a> Record<'a> {
             FrameOrigin::Camera { sequence, .. } => (None, Some(u64::from(*sequence))),
         };
         let mut r = Record {
+            schema: RECORD_SCHEMA,
             time: rfc3339(o.decided),
+            time_local: local_rfc3339(o.decided, &ctx.time_zone),
             run_id: &ctx.run_id,
+            station: &ctx.station,
             scenario: &ctx.scenario,
             source: &ctx.source,
             item,
@@ -154,6 +190,8 @@ impl<'a> Record<'a> {
             verdict: Verdict::Error,
             failed: Vec::new(),
             score: None,
+            score_uncapped: None,
+            severity: None,
             classes: Vec::new(),
             defects: Vec::new(),
             defects_not_listed: 0,
@@ -169,20 +207,20 @@ impl<'a> Record<'a> {
             OutcomeKind::Dropped => return None,
             OutcomeKind::TimedOut { deadline } => {
                 r.verdict = Verdict::Timeout;
-                r.failed.push(FailedRule {
-                    rule: "deadline",
-                    detail: format!(
+                r.failed.push(FailedRule::keyed(
+                    "deadline",
+                    format!(
                         "no verdict within {} ms of the trigger; treated as a reject",
                         deadline.as_millis()
                     ),
-                });
+                ));
             }
             OutcomeKind::Failed(msg) => {
                 r.error = Some(msg);
-                r.failed.push(FailedRule {
-                    rule: "inspection",
-                    detail: "the part could not be inspected; treated as a reject".into(),
-                });
+                r.failed.push(FailedRule::keyed(
+                    "inspection",
+                    "the part could not be inspected; treated as a reject".into(),
+                ));
             }
             OutcomeKind::Inspected {
                 inspection: ins,
@@ -191,15 +229,19 @@ impl<'a> Record<'a> {
             } => {
                 r.verdict = ins.verdict;
                 r.score = ins.score;
-                r.failed = ins
+                r.score_uncapped = ins.score_uncapped;
+                let texts: Vec<FailureText> = ins
                     .failures
                     .iter()
-                    .map(|f| {
-                        let t = ctx.head.describe(f, &ctx.labels);
-                        FailedRule {
-                            rule: t.rule,
-                            detail: t.detail,
-                        }
+                    .map(|f| ctx.head.describe(f, &ctx.labels))
+                    .collect();
+                r.severity = Some(severity(ins, &texts));
+                r.failed = texts
+                    .into_iter()
+                    .map(|t| FailedRule {
+                        rule_kind: t.rule_kind,
+                        rule_name: t.rule_name,
+                        detail: t.detail,
                     })
                     .collect();
                 r.classes = ins
@@ -247,6 +289,18 @@ impl<'a> Record<'a> {
     }
 }
 
+/// How bad an inspected part is, comparable within one scenario: anomaly heads give
+/// their uncapped normalised score (0.5 = the threshold); other heads add up, over the
+/// failed rules, 1 + how far the part is outside each (0 for an OK part).
+pub fn severity(ins: &Inspection, failures: &[FailureText]) -> f32 {
+    let s = match ins.score_uncapped {
+        Some(score) => score,
+        None => failures.iter().map(|f| 1.0 + f.excess).sum(),
+    };
+    // `+ 0.0` turns a -0.0 into 0.0.
+    (s * 1e4).round() / 1e4 + 0.0
+}
+
 /// A new run id: start time (UTC, to the second), pid and 32 random bits, e.g.
 /// `20261127T170830Z-4711-9f3a0c2e`. Sorts by start time; the pid and the random part keep
 /// two runs started in the same second (one box, or logs gathered from several) apart.
@@ -263,6 +317,18 @@ pub fn new_run_id() -> String {
     format!("{stamp}-{}-{:08x}", std::process::id(), h.finish() as u32)
 }
 
+/// RFC 3339 in `tz` with millisecond precision and the offset
+/// (`2026-12-01T13:08:30.279+08:00`).
+pub fn local_rfc3339(t: SystemTime, tz: &jiff::tz::TimeZone) -> String {
+    match jiff::Timestamp::try_from(t) {
+        Ok(ts) => ts
+            .to_zoned(tz.clone())
+            .strftime("%Y-%m-%dT%H:%M:%S%.3f%:z")
+            .to_string(),
+        Err(_) => rfc3339(t),
+    }
+}
+
 /// RFC 3339 UTC with millisecond precision.
 pub fn rfc3339(t: SystemTime) -> String {
     let dt = time::OffsetDateTime::from(t);
@@ -271,4 +337,34 @@ pub fn rfc3339(t: SystemTime) -> String {
     );
     dt.format(&fmt)
         .unwrap_or_else(|_| String::from("1970-01-01T00:00:00.000Z"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::Failure;
+
+    fn text(excess: f32) -> FailureText {
+        FailureText::keyed("count", String::new(), excess)
+    }
+
+    #[test]
+    fn severity_ranks_anomaly_parts_by_uncapped_score_and_others_by_failed_rules() {
+        let mut ins = Inspection::with_capacity(0, 0);
+        assert_eq!(severity(&ins, &[]), 0.0);
+        ins.fail(Failure::CountOutOfRange { rule: 0, count: 1 });
+        assert_eq!(severity(&ins, &[text(0.5), text(2.0)]), 4.5);
+        // Two parts past the cap of `score` keep their order.
+        ins.score = Some(1.0);
+        ins.score_uncapped = Some(1.75);
+        assert_eq!(severity(&ins, &[text(0.0)]), 1.75);
+    }
+
+    #[test]
+    fn local_time_carries_the_offset() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_764_590_910_279);
+        let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+        assert_eq!(local_rfc3339(t, &tz), "2025-12-01T20:08:30.279+08:00");
+        assert_eq!(rfc3339(t), "2025-12-01T12:08:30.279Z");
+    }
 }

@@ -158,6 +158,7 @@ pub fn run_to_log(
         stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
         abort: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
         cores: 2,
+        station: Default::default(),
     };
     for r in lineside::runner::run_scenarios(std::slice::from_ref(&plan), &opts) {
         r.unwrap();

@@ -224,6 +224,7 @@ impl AnomalyHead {
     fn decide(&mut self, by_label: Option<bool>, geometry: &FrameGeometry, out: &mut Inspection) {
         let reported = self.score.clamp(0.0, 1.0);
         out.score = Some(reported);
+        out.score_uncapped = Some(self.score);
         let threshold = self.cfg.score_threshold.unwrap_or(0.5);
         if by_label.unwrap_or(self.score >= threshold) {
             out.fail(Failure::AnomalyScore {

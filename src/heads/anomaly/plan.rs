@@ -149,10 +149,12 @@ impl HeadPlan for AnomalyConfig {
 
     fn describe(&self, failure: &Failure, _labels: &[String]) -> FailureText {
         match *failure {
-            Failure::AnomalyScore { score, threshold } => FailureText {
-                rule: "score_threshold",
-                detail: format!("anomaly score {score:.4} reached the threshold {threshold}"),
-            },
+            Failure::AnomalyScore { score, threshold } => FailureText::keyed(
+                "score_threshold",
+                format!("anomaly score {score:.4} reached the threshold {threshold}"),
+                // The severity of anomaly parts is their uncapped score, not this.
+                0.0,
+            ),
             other => describe_other(&other),
         }
     }

@@ -8,7 +8,8 @@ use crate::config::ScenarioFile;
 use crate::engine::{shape_str, EngineError, ModelInfo};
 use crate::heads::plan_support::{head_output, names_source};
 use crate::heads::{
-    describe_other, label, plan_boilerplate, FailureText, Head, HeadKind, HeadPlan, PlanInput,
+    describe_other, label, plan_boilerplate, relative_excess, FailureText, Head, HeadKind,
+    HeadPlan, PlanInput,
 };
 use crate::preprocess::PreprocessSpec;
 use crate::verdict::Failure;
@@ -171,18 +172,21 @@ impl HeadPlan for ClassifyConfig {
 
     fn describe(&self, failure: &Failure, labels: &[String]) -> FailureText {
         match *failure {
-            Failure::ClassNotAllowed { class } => FailureText {
-                rule: "ok_classes",
-                detail: format!("top class `{}` is not in ok_classes", label(labels, class)),
-            },
-            Failure::NgClass { class } => FailureText {
-                rule: "ng_classes",
-                detail: format!("top class `{}` is in ng_classes", label(labels, class)),
-            },
-            Failure::LowScore { score, min } => FailureText {
-                rule: "min_score",
-                detail: format!("top score {score:.4} is below min_score {min}"),
-            },
+            Failure::ClassNotAllowed { class } => FailureText::keyed(
+                "ok_classes",
+                format!("top class `{}` is not in ok_classes", label(labels, class)),
+                0.0,
+            ),
+            Failure::NgClass { class } => FailureText::keyed(
+                "ng_classes",
+                format!("top class `{}` is in ng_classes", label(labels, class)),
+                0.0,
+            ),
+            Failure::LowScore { score, min } => FailureText::keyed(
+                "min_score",
+                format!("top score {score:.4} is below min_score {min}"),
+                relative_excess(score, min),
+            ),
             other => describe_other(&other),
         }
     }

@@ -11,8 +11,8 @@ use crate::config::{Diagnostic, ScenarioFile};
 use crate::engine::{shape_str, EngineError, ModelInfo};
 use crate::heads::text_rules::{DateFormat, TextCheck, TextRule};
 use crate::heads::{
-    describe_other, plan_boilerplate, Evidence, FailureText, FrameGeometry, FrameRef, Head,
-    HeadError, HeadKind, HeadPlan, PlanInput,
+    describe_other, plan_boilerplate, relative_excess, Evidence, FailureText, FrameGeometry,
+    FrameRef, Head, HeadError, HeadKind, HeadPlan, PlanInput,
 };
 use crate::preprocess::{ColorOrder, Interpolation, PreprocessSpec};
 use crate::verdict::{Failure, Inspection};
@@ -378,9 +378,29 @@ pub struct TextRuleSection {
 
 impl OcrConfig {
     /// What text rule `i` checks, for the defect log.
-    fn rule_text(&self, i: u16) -> String {
+    /// How many days the date read is outside rule `i`'s window, relative to the window's
+    /// nearer end (a week past a 14-day limit is 0.5).
+    fn date_excess(&self, i: u16, days: i32) -> f32 {
+        match self.text_rules.get(usize::from(i)).map(|r| &r.check) {
+            Some(TextCheck::Date {
+                min_days, max_days, ..
+            }) => {
+                let days = i64::from(days);
+                let limit = if days < *min_days {
+                    *min_days
+                } else {
+                    *max_days
+                };
+                relative_excess(days as f32, limit as f32)
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// Rule `i`'s name and what it requires.
+    fn rule_text(&self, i: u16) -> (String, String) {
         let Some(r) = self.text_rules.get(usize::from(i)) else {
-            return format!("text[{i}]");
+            return (format!("text[{i}]"), "a text rule".to_string());
         };
         let what = match &r.check {
             TextCheck::Literal(l) => format!("text containing {l:?}"),
@@ -394,7 +414,7 @@ impl OcrConfig {
                 format.source
             ),
         };
-        format!("`{}`: {what}", r.name)
+        (r.name.clone(), what)
     }
 }
 
@@ -429,9 +449,15 @@ impl HeadPlan for OcrConfig {
             }
             other => return describe_other(&other),
         };
+        let (name, what) = self.rule_text(rule);
         FailureText {
-            rule: "text",
-            detail: format!("{}: {found}", self.rule_text(rule)),
+            rule_kind: "text",
+            rule_name: name,
+            detail: format!("{what}: {found}"),
+            excess: match *failure {
+                Failure::DateOutOfRange { days, .. } => self.date_excess(rule, days),
+                _ => 0.0,
+            },
         }
     }
 

@@ -1,4 +1,6 @@
-//! Shifts, from a small station file:
+//! The station: the box's name, its time zone and its shifts, from a small station file
+//! that `lineside run` (records carry the name and local time) and `lineside report`
+//! (shifts, local hours) both read:
 //!
 //! ```toml
 //! [station]
@@ -11,13 +13,22 @@
 //! end = "14:00"                   # an end before the start runs past midnight
 //! ```
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use jiff::civil::Time;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 
-use super::ReportError;
+/// Where the station file is looked for when no `--station` is given.
+pub const DEFAULT_STATION_FILE: &str = "/etc/lineside/station.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StationError {
+    #[error("{path}: {reason}\nFix: see docs/report.md for the station file")]
+    File { path: PathBuf, reason: String },
+    #[error("shift {0:?} is not in the station file{1}")]
+    NoShift(String, String),
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shift {
@@ -67,6 +78,12 @@ struct ShiftSection {
     end: String,
 }
 
+impl Default for Station {
+    fn default() -> Self {
+        Station::system()
+    }
+}
+
 impl Station {
     /// No station file: the system's time zone and no shifts.
     pub fn system() -> Self {
@@ -77,8 +94,25 @@ impl Station {
         }
     }
 
-    pub fn load(path: &Path) -> Result<Self, ReportError> {
-        let bad = |reason: String| ReportError::Station {
+    /// The station file given, else [`DEFAULT_STATION_FILE`] when it exists, else
+    /// [`Station::system`].
+    pub fn find(given: Option<&Path>) -> Result<Self, StationError> {
+        match given {
+            Some(p) => Station::load(p),
+            None if Path::new(DEFAULT_STATION_FILE).is_file() => {
+                Station::load(Path::new(DEFAULT_STATION_FILE))
+            }
+            None => Ok(Station::system()),
+        }
+    }
+
+    /// The name records carry: the station file's, else the host name.
+    pub fn record_name(&self) -> String {
+        self.name.clone().unwrap_or_else(host_name)
+    }
+
+    pub fn load(path: &Path) -> Result<Self, StationError> {
+        let bad = |reason: String| StationError::File {
             path: path.to_path_buf(),
             reason,
         };
@@ -111,7 +145,7 @@ impl Station {
                     name: s.name.clone(),
                 })
             })
-            .collect::<Result<Vec<_>, ReportError>>()?;
+            .collect::<Result<Vec<_>, StationError>>()?;
         Ok(Station {
             name: section.and_then(|s| s.name),
             time_zone,
@@ -119,14 +153,14 @@ impl Station {
         })
     }
 
-    pub fn shift(&self, name: &str) -> Result<Shift, ReportError> {
+    pub fn shift(&self, name: &str) -> Result<Shift, StationError> {
         self.shifts
             .iter()
             .find(|s| s.name == name)
             .cloned()
             .ok_or_else(|| {
                 let known: Vec<&str> = self.shifts.iter().map(|s| s.name.as_str()).collect();
-                ReportError::NoShift(
+                StationError::NoShift(
                     name.to_string(),
                     if known.is_empty() {
                         " (it defines none; give --station FILE)".to_string()
@@ -136,6 +170,15 @@ impl Station {
                 )
             })
     }
+}
+
+/// The kernel's host name (`/proc/sys/kernel/hostname`), or `"unknown"`.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
 }
 
 #[cfg(test)]
