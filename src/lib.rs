@@ -26,11 +26,13 @@
 //! dataset       MVTec-layout listing for fit and eval
 //! fit, eval, report   commands built on the above
 //! runner        several scenarios in one process
+//! bench         `lineside bench`: ORT alone against the whole pipeline, per core count
 //! ```
 //!
 //! `config` sits below the heads and sources (not beside `scenario`) because each head
 //! and source reads its own section through it; `scenario` is the part that needs them all.
 
+pub mod bench;
 pub mod config;
 pub mod dataset;
 pub mod engine;

@@ -136,6 +136,21 @@ enum Command {
         #[arg(long = "eval")]
         evals: Vec<PathBuf>,
     },
+    /// Size a box: ORT alone on the scenario's model (N sessions x 1 thread and 1 x N)
+    /// against the whole pipeline on the scenario's frames, per core count, with per-stage
+    /// p50/p99 and the latency at 80% of the measured rate (docs/bench.md).
+    Bench {
+        scenario: PathBuf,
+        /// Core counts to measure at, e.g. 1,2,4 (default: 1 and all).
+        #[arg(long, value_delimiter = ',')]
+        cores: Vec<usize>,
+        /// Frames per measurement (the scenario's frames are replayed as often as needed).
+        #[arg(long, default_value_t = 300)]
+        frames: u64,
+        /// Also write the figures as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Look at model files.
     Models {
         #[command(subcommand)]
@@ -236,6 +251,12 @@ fn main() -> ExitCode {
         Command::Models {
             command: ModelsCommand::Inspect { model, json },
         } => inspect(&model, json),
+        Command::Bench {
+            scenario,
+            cores,
+            frames,
+            json,
+        } => bench(&scenario, cores, frames, json.as_deref()),
     };
     match result {
         Ok(code) => code,
@@ -606,6 +627,39 @@ fn report(a: ReportArgs) -> anyhow::Result<ExitCode> {
         tables.total.error,
         tables.total.timeout
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench(
+    scenario: &Path,
+    cores: Vec<usize>,
+    frames: u64,
+    json: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let plan = match lineside::scenario::check(scenario) {
+        Ok(p) => p,
+        Err(diags) => {
+            print_diagnostics(&diags);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let cores = if cores.is_empty() {
+        let mut c = vec![1, all_cores()];
+        c.dedup();
+        c
+    } else {
+        cores
+    };
+    if cores.contains(&0) || frames == 0 {
+        anyhow::bail!("--cores takes counts of at least 1 (1,2,4) and --frames at least 1");
+    }
+    let opts = lineside::bench::BenchOptions { cores, frames };
+    let report =
+        lineside::bench::bench(&plan, &opts, |step| eprintln!("bench {}: {step}", plan.id))?;
+    print!("{}", report.table());
+    if let Some(p) = json {
+        write_json(p, &report)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
