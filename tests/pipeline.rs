@@ -165,3 +165,36 @@ fn stopping_drains_frames_in_flight_and_loses_no_decided_result() {
         );
     }
 }
+
+/// The run's clock (`summary.json` `elapsed_s`, hence `fps`) starts at the first frame's
+/// capture: opening the sessions is not counted (issue 11 item 2).
+#[test]
+fn the_run_clock_starts_at_the_first_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = lineside::scenario::check(&common::root().join("scenarios/10-screw-locking.toml"))
+        .unwrap_or_else(|d| panic!("{d:?}"));
+    let out = dir.path().join("out");
+    let records = common::run_to_log(&plan, &out);
+    let ms = |r: &serde_json::Value| {
+        r["time"]
+            .as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .as_millisecond() as f64
+    };
+    let first = &records[0];
+    let captured = ms(first) - first["latency_ms"]["total"].as_f64().unwrap();
+    let last = records.iter().map(ms).fold(f64::MIN, f64::max);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let elapsed_ms = summary["elapsed_s"].as_f64().unwrap() * 1e3;
+    // From the first capture to the last verdict, plus the summary's own writing (and the
+    // log's millisecond rounding): nowhere near a session's start-up.
+    assert!(
+        elapsed_ms <= last - captured + 100.0,
+        "elapsed {elapsed_ms} ms, first capture to last verdict {} ms",
+        last - captured
+    );
+    assert!(elapsed_ms >= last - captured - 2.0);
+}

@@ -112,16 +112,9 @@ pub fn run(
     sink: &mut dyn RunSink,
 ) -> Result<(), PipelineError> {
     let workers_n = settings.workers.max(1);
-    // Open every session before the first frame, so a bad model fails fast.
-    let mut workers = Vec::with_capacity(workers_n);
-    for _ in 0..workers_n {
-        workers.push(Worker::new(plan, settings.intra_threads).map_err(|source| {
-            PipelineError::Worker {
-                scenario: plan.id.clone(),
-                source,
-            }
-        })?);
-    }
+    // Open every session before the first frame, so a bad model fails fast; all at once,
+    // since each one optimises the graph on its own (seconds for a large model).
+    let mut workers = open_workers(plan, workers_n, settings.intra_threads)?;
     let queue = workers_n * 2;
     let buffers = plan.source.buffers.unwrap_or(queue + workers_n + 1).max(1);
     let frame_bytes = source.max_frame_bytes();
@@ -252,6 +245,34 @@ pub fn run(
             }),
             Ok(()) => Ok(()),
         }
+    })
+}
+
+/// `n` workers for `plan`, their sessions opened in parallel; the first failure is returned.
+fn open_workers(
+    plan: &ScenarioPlan,
+    n: usize,
+    intra_threads: usize,
+) -> Result<Vec<Worker>, PipelineError> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|_| scope.spawn(|| Worker::new(plan, intra_threads)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(Ok(w)) => Ok(w),
+                Ok(Err(source)) => Err(PipelineError::Worker {
+                    scenario: plan.id.clone(),
+                    source,
+                }),
+                Err(payload) => Err(PipelineError::Panicked {
+                    scenario: plan.id.clone(),
+                    thread: "worker start".into(),
+                    message: panic_message(payload.as_ref()),
+                }),
+            })
+            .collect()
     })
 }
 

@@ -16,7 +16,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 pub struct RunStats {
-    started: Instant,
+    /// When the first frame was captured: the run's clock starts there, so opening the
+    /// sessions (seconds for a large model) does not count against its rate.
+    started: Option<Instant>,
     ok: u64,
     ng: u64,
     errors: u64,
@@ -31,7 +33,7 @@ pub struct RunStats {
 impl Default for RunStats {
     fn default() -> Self {
         RunStats {
-            started: Instant::now(),
+            started: None,
             ok: 0,
             ng: 0,
             errors: 0,
@@ -47,6 +49,7 @@ impl Default for RunStats {
 
 impl RunStats {
     pub fn add(&mut self, o: &Outcome) {
+        self.started.get_or_insert(o.captured);
         match &o.result {
             OutcomeKind::Dropped => self.dropped += 1,
             OutcomeKind::Failed(_) => self.errors += 1,
@@ -76,7 +79,7 @@ impl RunStats {
         defect_log: &Path,
         workers: usize,
     ) -> Summary {
-        let elapsed = self.started.elapsed();
+        let elapsed = self.started.map_or(Duration::ZERO, |t| t.elapsed());
         let frames = self.ok + self.ng + self.errors + self.timeouts;
         let p = |h: &LatencyHistogram, q| h.quantile_ms(q).map(round3);
         Summary {
