@@ -3,8 +3,6 @@
 //! workers the cores allow. Needs scripts/setup.sh (ONNX Runtime library).
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use lineside::frame::{FrameLayout, PixelFormat};
@@ -53,13 +51,7 @@ fn pipeline(c: &mut Criterion) {
     plan.source.path = Some(frames.path().to_path_buf());
     plan.output_dir = frames.path().join("out");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let opts = RunOptions {
-        progress: false,
-        stop: Arc::new(AtomicBool::new(false)),
-        abort: Arc::new(AtomicBool::new(false)),
-        cores,
-        station: Default::default(),
-    };
+    let opts = RunOptions::unattended(cores);
     let mut g = c.benchmark_group("pipeline");
     g.sample_size(10);
     g.throughput(Throughput::Elements(FRAMES));

@@ -286,6 +286,11 @@ fn default_scenario() -> anyhow::Result<PathBuf> {
     Ok(p)
 }
 
+/// The checked plan, or `None` once its diagnostics are printed.
+fn or_print<T>(checked: Result<T, Vec<Diagnostic>>) -> Option<T> {
+    checked.map_err(|diags| print_diagnostics(&diags)).ok()
+}
+
 fn print_diagnostics(diags: &[Diagnostic]) {
     for d in diags {
         eprintln!("error: {d}");
@@ -636,12 +641,8 @@ fn bench(
     frames: u64,
     json: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    let plan = match lineside::scenario::check(scenario) {
-        Ok(p) => p,
-        Err(diags) => {
-            print_diagnostics(&diags);
-            return Ok(ExitCode::FAILURE);
-        }
+    let Some(plan) = or_print(lineside::scenario::check(scenario)) else {
+        return Ok(ExitCode::FAILURE);
     };
     let cores = if cores.is_empty() {
         let mut c = vec![1, all_cores()];
@@ -674,12 +675,8 @@ fn fit(
     json: Option<&Path>,
     threads: Option<usize>,
 ) -> anyhow::Result<ExitCode> {
-    let plan = match lineside::fit::fit_plan(scenario) {
-        Ok(p) => p,
-        Err(diags) => {
-            print_diagnostics(&diags);
-            return Ok(ExitCode::FAILURE);
-        }
+    let Some(plan) = or_print(lineside::fit::fit_plan(scenario)) else {
+        return Ok(ExitCode::FAILURE);
     };
     let opts = lineside::fit::FitOptions {
         progress,
@@ -722,12 +719,8 @@ fn eval(
     progress: bool,
     threads: Option<usize>,
 ) -> anyhow::Result<ExitCode> {
-    let plan = match lineside::scenario::check(scenario) {
-        Ok(p) => p,
-        Err(diags) => {
-            print_diagnostics(&diags);
-            return Ok(ExitCode::FAILURE);
-        }
+    let Some(plan) = or_print(lineside::scenario::check(scenario)) else {
+        return Ok(ExitCode::FAILURE);
     };
     let report =
         lineside::eval::evaluate(&plan, data, threads.unwrap_or_else(all_cores), progress)?;

@@ -52,6 +52,20 @@ pub struct RunOptions {
     pub station: Arc<Station>,
 }
 
+impl RunOptions {
+    /// No progress bars, nothing stopping the run, the default station: a run driven by a
+    /// program (bench, tests) rather than a person.
+    pub fn unattended(cores: usize) -> Self {
+        RunOptions {
+            progress: false,
+            stop: Arc::new(AtomicBool::new(false)),
+            abort: Arc::new(AtomicBool::new(false)),
+            cores,
+            station: Arc::default(),
+        }
+    }
+}
+
 /// Workers per scenario so that workers x intra-op threads stays within the cores.
 pub fn worker_budget(plans: &[ScenarioPlan], cores: usize) -> Vec<usize> {
     let share = (cores / plans.len().max(1)).max(1);

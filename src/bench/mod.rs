@@ -16,7 +16,6 @@
 mod figures;
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
@@ -199,14 +198,7 @@ fn bench_plan(plan: &ScenarioPlan, repeat: u32, fps: f64, out: PathBuf) -> Scena
 }
 
 fn run_logged(plan: &ScenarioPlan, cores: usize) -> Result<(LoggedRun, u64, usize), BenchError> {
-    let opts = RunOptions {
-        progress: false,
-        stop: Arc::new(AtomicBool::new(false)),
-        abort: Arc::new(AtomicBool::new(false)),
-        cores,
-        station: Default::default(),
-    };
-    let summary = runner::run_scenarios(std::slice::from_ref(plan), &opts)
+    let summary = runner::run_scenarios(std::slice::from_ref(plan), &RunOptions::unattended(cores))
         .into_iter()
         .next()
         .ok_or_else(|| BenchError::Bad("the run returned nothing".into()))??;

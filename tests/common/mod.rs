@@ -153,13 +153,7 @@ pub fn run_to_log(
 ) -> Vec<serde_json::Value> {
     let mut plan = plan.clone();
     plan.output_dir = out_dir.to_path_buf();
-    let opts = lineside::runner::RunOptions {
-        progress: false,
-        stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
-        abort: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
-        cores: 2,
-        station: Default::default(),
-    };
+    let opts = lineside::runner::RunOptions::unattended(2);
     for r in lineside::runner::run_scenarios(std::slice::from_ref(&plan), &opts) {
         r.unwrap();
     }
