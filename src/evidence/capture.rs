@@ -32,8 +32,9 @@ pub enum Slot {
     /// No evidence was due (or evidence is off): the record has no `evidence` field.
     #[default]
     None,
-    /// Copied by the worker, on its way to the ordering stage.
-    Captured(Pooled<Capture>),
+    /// Copied by the worker, on its way to the ordering stage (boxed once, at pool
+    /// creation, so outcomes stay small).
+    Captured(Pooled<Box<Capture>>),
     /// Due, but every capture buffer was in use.
     NoBuffer,
     /// Queued for the writer under these names (relative to the defect log's folder).
@@ -57,8 +58,8 @@ impl std::fmt::Debug for Slot {
 /// The workers' tap: decides whether a part's evidence is due and copies it.
 #[derive(Clone)]
 pub struct Tap {
-    pool: Pool<Capture>,
-    ok_every: u64,
+    pool: Pool<Box<Capture>>,
+    plan: EvidencePlan,
 }
 
 impl Tap {
@@ -67,8 +68,8 @@ impl Tap {
     pub fn new(plan: &EvidencePlan, workers: usize) -> Tap {
         let buffers = plan.queue.saturating_add(workers).saturating_add(2);
         Tap {
-            pool: Pool::new(buffers, Capture::default),
-            ok_every: plan.ok_every,
+            pool: Pool::new(buffers, Box::default),
+            plan: plan.clone(),
         }
     }
 
@@ -76,7 +77,7 @@ impl Tap {
     /// evidence.
     pub fn due(&self, seq: u64, verdict: Option<Verdict>) -> bool {
         match verdict {
-            Some(Verdict::Ok) => self.ok_every > 0 && seq % self.ok_every == 0,
+            Some(Verdict::Ok) => self.plan.samples_ok(seq),
             _ => true,
         }
     }

@@ -33,7 +33,7 @@ pub struct EvidencePlan {
 impl EvidencePlan {
     /// Whether an OK part `seq` is one of the sampled ones.
     pub fn samples_ok(&self, seq: u64) -> bool {
-        self.ok_every > 0 && seq % self.ok_every == 0
+        self.ok_every > 0 && seq.is_multiple_of(self.ok_every)
     }
 }
 

@@ -39,7 +39,7 @@ pub enum Decided<'a> {
 
 /// One image (and its crops) for the writer.
 struct Job {
-    capture: Option<Pooled<Capture>>,
+    capture: Option<Pooled<Box<Capture>>>,
     stem: String,
     /// Frame rectangles of the crops, in the record's order.
     crops: Vec<[f32; 4]>,
@@ -291,7 +291,7 @@ fn write_all(rx: &Receiver<Job>, s: &Settings, status: &ScenarioStatus) {
 }
 
 fn write_job(job: &Job, s: &Settings, ledger: &mut Ledger) -> Result<(), String> {
-    let (plain, img) = render(job.capture.as_deref(), &job.drawing);
+    let (plain, img) = render(job.capture.as_deref().map(|c| &**c), &job.drawing);
     let name = format!("{}.jpg", job.stem);
     write_jpeg(&img, &name, s, ledger)?;
     if let Some(plain) = &plain {

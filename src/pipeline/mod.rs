@@ -780,6 +780,8 @@ fn route_evidence(router: Option<&mut Router>, o: &mut Outcome) {
     router.route(o.seq, o.decided, how, &mut o.evidence);
 }
 
+// One value on the stack per loop turn: boxing the outcome would allocate per frame.
+#[allow(clippy::large_enum_variant)]
 enum Received {
     Outcome(Option<Outcome>),
     Part(Option<InFlight>),
