@@ -344,6 +344,7 @@ fn a_full_queue_drops_evidence_never_verdicts() {
         "the slow writer must have dropped some: {s}"
     );
     assert!(queued > 0);
+    println!("{n} parts: {queued} written, {full} queue full, {no_buffer} no free buffer");
 }
 
 #[test]
@@ -498,6 +499,7 @@ fn a_full_disk_fails_evidence_never_verdicts() {
         e["dropped_queue_full"].as_u64().unwrap() + e["dropped_no_buffer"].as_u64().unwrap();
     assert!(failed > 0, "the full disk made writes fail: {s}");
     assert_eq!(written + failed + dropped, parts, "{s}");
+    println!("{parts} parts on a full disk: {written} written, {failed} failed, {dropped} dropped");
     // Records name files whether or not the disk took them: the summary says which.
     assert!(records.iter().all(|r| r["evidence"].is_object()));
 }
@@ -537,4 +539,43 @@ fn evidence_section_is_checked_with_its_line() {
     let records = common::run_to_log(&plan, &out);
     assert!(records.iter().all(|r| r.get("evidence").is_none()));
     assert!(!out.join("evidence").exists());
+}
+
+#[test]
+fn an_unreadable_frame_gets_a_banner_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let frames = dir.path().join("frames");
+    std::fs::create_dir_all(&frames).unwrap();
+    let kits = common::root().join("scenarios/samples/kits");
+    std::fs::copy(kits.join("kit_0.png"), frames.join("a.png")).unwrap();
+    // A PNG that stops after its signature: the source cannot read it.
+    std::fs::write(frames.join("b.png"), b"\x89PNG\r\n\x1a\n").unwrap();
+    let file = with_evidence("scenarios/26-kit-completeness.toml", dir.path(), &out, "");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let text = text.replace(&kits.display().to_string(), &frames.display().to_string());
+    std::fs::write(&file, text).unwrap();
+    let plan = scenario::check(&file).unwrap_or_else(|d| panic!("{d:?}"));
+    let records = common::run_to_log(&plan, &out);
+    let error = records
+        .iter()
+        .find(|r| r["verdict"] == "ERROR")
+        .expect("an ERROR record");
+    assert_eq!(error["item"], "b.png");
+    let ev = &error["evidence"];
+    assert_eq!(ev["crops"].as_array().unwrap().len(), 0);
+    let img = rgb(&out.join(ev["image"].as_str().unwrap()));
+    // A blank canvas with the banner: the top rows carry the red verdict text.
+    assert_eq!(img.dimensions(), (640, 160));
+    let red = (0..20)
+        .flat_map(|y| (0..200).map(move |x| (x, y)))
+        .filter(|&(x, y)| {
+            let p = img.get_pixel(x, y).0;
+            p[0] > 150 && p[1] < 100
+        })
+        .count();
+    assert!(red > 20, "the banner says ERROR in red ({red} red pixels)");
+    let s = summary(&out);
+    let due = records.iter().filter(|r| r["evidence"].is_object()).count() as u64;
+    assert_eq!(s["evidence"]["written"].as_u64().unwrap(), due);
 }

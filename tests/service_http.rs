@@ -176,10 +176,15 @@ fn metrics_parsed_as_prometheus_text_equal_the_defect_log() {
     };
     assert_eq!(evidence["dropped_queue_full"], dropped("queue full"));
     assert_eq!(evidence["dropped_no_buffer"], dropped("no free buffer"));
-    let settled: f64 = ["written", "failed", "dropped_queue_full", "dropped_no_buffer"]
-        .iter()
-        .map(|k| evidence[*k])
-        .sum();
+    let settled: f64 = [
+        "written",
+        "failed",
+        "dropped_queue_full",
+        "dropped_no_buffer",
+    ]
+    .iter()
+    .map(|k| evidence[*k])
+    .sum();
     assert!(settled <= due && settled > 0.0, "{evidence:?} of {due} due");
     assert_eq!(s.stop().code(), Some(0));
     println!("/metrics agreed with {} defect-log records", records.len());
