@@ -142,8 +142,8 @@ fn check_scenario(scenario: &str, frames_dir: &Path, overlay: &str) -> (usize, u
             frame.dimensions(),
             "{scenario} seq {seq}: the evidence image has the frame's size"
         );
-        // Below the banner (at most 7 lines of 12 px at this scale).
-        let top = 100;
+        // Below the banner (at most 9 lines of 12 px at this scale).
+        let top = 120;
         match overlay {
             "boxes" => {
                 for d in defects {

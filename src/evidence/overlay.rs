@@ -258,14 +258,29 @@ fn label(img: &mut RgbImage, x: i64, y: i64, s: &str, scale: u32, c: [u8; 3]) {
     text(img, x + 2, top + 2, s, scale, [0, 0, 0]);
 }
 
-/// The verdict and the failed rules over a darkened strip at the top.
+/// The verdict and the failed rules over a darkened strip at the top; long lines wrap.
 fn banner(img: &mut RgbImage, d: &Drawing, scale: u32) {
-    const MAX_LINES: usize = 6;
+    const MAX_LINES: usize = 8;
     let k = i64::from(scale);
     let line_h = 8 * k + 4;
-    let shown = d.lines.len().min(MAX_LINES);
-    let h = (1 + shown as i64) * line_h + 4;
     let (iw, ih) = (i64::from(img.width()), i64::from(img.height()));
+    let fits = usize::try_from(iw / (8 * k))
+        .unwrap_or(0)
+        .saturating_sub(1)
+        .max(1);
+    let lines: Vec<String> = d
+        .lines
+        .iter()
+        .flat_map(|l| {
+            let chars: Vec<char> = l.chars().collect();
+            chars
+                .chunks(fits)
+                .map(|c| c.iter().collect::<String>())
+                .collect::<Vec<_>>()
+        })
+        .take(MAX_LINES)
+        .collect();
+    let h = (1 + lines.len() as i64) * line_h + 4;
     for y in 0..h.min(ih) {
         for x in 0..iw {
             let p = img.get_pixel_mut(x as u32, y as u32);
@@ -274,16 +289,15 @@ fn banner(img: &mut RgbImage, d: &Drawing, scale: u32) {
             }
         }
     }
-    let fits = usize::try_from(iw / (8 * k)).unwrap_or(0).saturating_sub(1);
-    let cut = |s: &str| s.chars().take(fits).collect::<String>();
     let title_color = match d.verdict {
         Verdict::Ok => [72, 249, 10],
         _ => [255, 56, 56],
     };
-    text(img, 4, 4, &cut(&d.title), scale, title_color);
-    for (i, l) in d.lines.iter().take(shown).enumerate() {
+    let title: String = d.title.chars().take(fits).collect();
+    text(img, 4, 4, &title, scale, title_color);
+    for (i, l) in lines.iter().enumerate() {
         let y = 4 + (i as i64 + 1) * line_h;
-        text(img, 4, y, &cut(l), scale, [255, 255, 255]);
+        text(img, 4, y, l, scale, [255, 255, 255]);
     }
 }
 

@@ -24,9 +24,6 @@ use super::overlay::{crop, render, Drawing, Mark};
 use super::retention::{Ledger, TEMP_PREFIX};
 use super::{Capture, EvidencePlan, Slot};
 
-/// A banner line of an error message is cut into pieces this long.
-const ERROR_LINE_CHARS: usize = 72;
-
 /// How a part was decided, as the router needs it.
 #[derive(Clone, Copy)]
 pub enum Decided<'a> {
@@ -207,12 +204,7 @@ impl Router {
                     d.quads.push((t.quad, format!("{} {:.2}", t.text, t.score)));
                 }
             }
-            Decided::Failed(msg) => {
-                let chars: Vec<char> = msg.chars().collect();
-                for piece in chars.chunks(ERROR_LINE_CHARS) {
-                    d.lines.push(piece.iter().collect());
-                }
-            }
+            Decided::Failed(msg) => d.lines.push((*msg).to_owned()),
             Decided::Other => {}
         }
         (d, crops)
