@@ -2,7 +2,8 @@
 # Cost of evidence images at a 10% NG rate: scenario 26 (kit completeness, YOLOv8n-seg)
 # replays a folder of N parts, one in ten NG (copies of the bundled kit samples), with
 # `[evidence]` off and on, ROUNDS times each, interleaved so load from other work on the
-# machine hits both alike. Prints frames/s per run, the medians and the cost in %.
+# machine hits both alike. Prints frames/s per run, the medians and the cost in %, and the
+# CPU seconds per run (user + system; steadier than frames/s on a shared machine).
 #
 # usage: scripts/bench-evidence.sh [--rounds N] [--parts N] [--bin PATH]
 #   default: 5 rounds of 300 parts, the release binary (built if needed).
@@ -56,19 +57,22 @@ scenario off "$WORK/parts" ""
 scenario on "$WORK/parts" "\n[evidence]\n"
 
 fps() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["fps"])' "$1"; }
-declare -a FOFF FON
+declare -a FOFF FON COFF CON
+TIMEFORMAT='%U %S'
 for r in $(seq "$ROUNDS"); do
   for mode in off on; do
     rm -rf "$WORK/out-$mode"
-    "$BIN" run --no-progress "$WORK/$mode.toml" >/dev/null 2>&1
+    t=$( { time "$BIN" run --no-progress "$WORK/$mode.toml" >/dev/null 2>&1; } 2>&1 )
+    cpu=$(python3 -c 'import sys; print(sum(map(float, sys.argv[1].split())))' "$t")
     f=$(fps "$WORK/out-$mode/summary.json")
-    if [ $mode = off ]; then FOFF+=("$f"); else FON+=("$f"); fi
-    echo "[bench] round $r evidence $mode: $f frames/s" >&2
+    if [ $mode = off ]; then FOFF+=("$f"); COFF+=("$cpu"); else FON+=("$f"); CON+=("$cpu"); fi
+    echo "[bench] round $r evidence $mode: $f frames/s, $cpu CPU s" >&2
   done
 done
-python3 - "$WORK/out-on" "${FOFF[*]}" "${FON[*]}" <<'PY'
+python3 - "$WORK/out-on" "${FOFF[*]}" "${FON[*]}" "${COFF[*]}" "${CON[*]}" <<'PY'
 import json, statistics, sys
 out, off, on = sys.argv[1], [float(x) for x in sys.argv[2].split()], [float(x) for x in sys.argv[3].split()]
+coff, con = [float(x) for x in sys.argv[4].split()], [float(x) for x in sys.argv[5].split()]
 s = json.load(open(out + "/summary.json"))
 ng = s["ng"] / max(s["frames"], 1)
 mo, mn = statistics.median(off), statistics.median(on)
@@ -76,4 +80,6 @@ print(f"parts per run: {s['frames']} ({ng:.0%} NG), workers: {s['workers']}")
 print(f"evidence off: median {mo:.1f} frames/s  ({', '.join(f'{x:.1f}' for x in off)})")
 print(f"evidence on:  median {mn:.1f} frames/s  ({', '.join(f'{x:.1f}' for x in on)})")
 print(f"cost: {100 * (mo - mn) / mo:.1f}% of throughput; evidence of the last run: {s.get('evidence')}")
+co, cn = statistics.median(coff), statistics.median(con)
+print(f"CPU per run (user + system, includes model loading): off {co:.1f} s, on {cn:.1f} s: {100 * (cn - co) / co:+.1f}%")
 PY
