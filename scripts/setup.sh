@@ -76,6 +76,8 @@ fi
 if [ "${LINESIDE_SETUP_TESTS:-0}" = 1 ]; then
   need_test_apt=()
   command -v chromium >/dev/null || need_test_apt+=(chromium)
+  # tests/evidence.rs fills a small tmpfs in a private mount namespace (`unshare`).
+  command -v unshare >/dev/null || need_test_apt+=(util-linux)
   if [ ${#need_test_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
       log "installing ${need_test_apt[*]} with apt-get (for the tests)"

@@ -18,6 +18,7 @@
 //! plc           [trigger] and [plc]: what makes a part, the Modbus TCP link to a PLC
 //! heads         one folder per head kind: its keys, checks, runtime; one registry
 //! source        one file or folder per source kind, its `[source]` spec beside it
+//! evidence      evidence images: capture on the worker, overlays, the background writer
 //! outcome       the ordered-verdict contract between pipeline and consumers
 //! sink          defect log, summary, ...: each a consumer; one registry
 //! scenario      file + model -> checked plan (common sections, source, head, sinks)
@@ -37,6 +38,7 @@ pub mod config;
 pub mod dataset;
 pub mod engine;
 pub mod eval;
+pub mod evidence;
 pub mod fit;
 pub mod frame;
 pub mod geometry;

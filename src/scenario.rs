@@ -47,6 +47,8 @@ pub struct ScenarioPlan {
     pub listen_line: Option<usize>,
     /// `[mqtt]`: the broker the `mqtt` sink sends to.
     pub mqtt: Option<sink::mqtt::MqttSettings>,
+    /// `[evidence]`: evidence images of NG/ERROR parts (and sampled OK ones).
+    pub evidence: Option<crate::evidence::EvidencePlan>,
 }
 
 /// `[output] summary_every_s` when the file does not set it.
@@ -96,6 +98,7 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
     let mqtt = sink::mqtt::settings(&f, &mut errs);
     let sinks = sinks(&f, mqtt.is_some(), &mut errs);
     let output_dir = output_dir(&f, &mut errs);
+    let evidence = crate::evidence::evidence_plan(&f, output_dir.as_deref(), &mut errs);
     let file_mode = file_mode(&f, &mut errs);
     let trigger = plc::trigger_plan(&f, &mut errs);
     let plc = plc::plc_map(&f, &mut errs);
@@ -191,6 +194,7 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
         listen,
         listen_line: f.diag("service.listen", "").line,
         mqtt,
+        evidence,
     })
 }
 

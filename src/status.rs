@@ -54,6 +54,23 @@ pub struct Alarm {
     pub at_ms: u64,
 }
 
+/// What became of the evidence images due (`[evidence]`): every part whose evidence was
+/// due ends in exactly one of written, dropped (queue full, no free buffer) or failed.
+#[derive(Debug, Default)]
+pub struct EvidenceCounts {
+    /// Set when the scenario writes evidence.
+    pub enabled: AtomicBool,
+    pub written: AtomicU64,
+    /// The writer's queue was full: the record says `{"dropped": "queue full"}`.
+    pub dropped_queue: AtomicU64,
+    /// Every capture buffer was in use when the part was inspected.
+    pub dropped_no_buffer: AtomicU64,
+    /// Encoding or writing failed (disk full, permissions).
+    pub failed: AtomicU64,
+    /// Files deleted by retention (`max_mb`, `max_days`).
+    pub deleted: AtomicU64,
+}
+
 /// One scenario's live state.
 #[derive(Debug, Default)]
 pub struct ScenarioStatus {
@@ -73,6 +90,8 @@ pub struct ScenarioStatus {
     pub reopen_files: AtomicU64,
     /// The plan generation frames are now decided under (1 + successful reloads).
     pub plan_generation: AtomicU64,
+    /// Evidence images written, dropped, failed and deleted.
+    pub evidence: EvidenceCounts,
     links: Mutex<Vec<(String, Arc<LinkStatus>)>>,
     alarms: Mutex<VecDeque<Alarm>>,
     alarms_raised: AtomicU64,

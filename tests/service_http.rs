@@ -86,7 +86,11 @@ fn log_counts(
 
 #[test]
 fn metrics_parsed_as_prometheus_text_equal_the_defect_log() {
-    let mut s = Service::start(10, |t| t + "\n[service]\nlisten = \"127.0.0.1:0\"\n", &[]);
+    let mut s = Service::start(
+        10,
+        |t| t + "\n[service]\nlisten = \"127.0.0.1:0\"\n\n[evidence]\n",
+        &[],
+    );
     let addr = endpoint(&s);
     // NG under min_score 0.2, then OK after a reload to 0.0: both verdicts and a rule.
     s.wait_for("5 records", || records(&s.log()).len() >= 5);
@@ -159,6 +163,29 @@ fn metrics_parsed_as_prometheus_text_equal_the_defect_log() {
             other => panic!("stage_seconds is not a histogram: {other:?}"),
         }
     }
+    // Evidence: each NG record queued its image (or dropped it, counted at once); the
+    // writer may still be writing the last ones.
+    let evidence = by_label(&scrape, "lineside_evidence_images_total", "result");
+    let due = records.iter().filter(|r| r["evidence"].is_object()).count() as f64;
+    assert_eq!(due, verdicts["NG"] + verdicts["ERROR"], "{evidence:?}");
+    let dropped = |why: &str| {
+        records
+            .iter()
+            .filter(|r| r["evidence"]["dropped"] == why)
+            .count() as f64
+    };
+    assert_eq!(evidence["dropped_queue_full"], dropped("queue full"));
+    assert_eq!(evidence["dropped_no_buffer"], dropped("no free buffer"));
+    let settled: f64 = [
+        "written",
+        "failed",
+        "dropped_queue_full",
+        "dropped_no_buffer",
+    ]
+    .iter()
+    .map(|k| evidence[*k])
+    .sum();
+    assert!(settled <= due && settled > 0.0, "{evidence:?} of {due} due");
     assert_eq!(s.stop().code(), Some(0));
     println!("/metrics agreed with {} defect-log records", records.len());
 }

@@ -1,9 +1,11 @@
 //! Steady state allocates nothing per frame: raw replay → preprocess → ONNX Runtime →
-//! head, counted by a global allocator that counts this thread's allocations.
+//! head → evidence capture (every frame, as `ok_every = 1` would), counted by a global
+//! allocator that counts this thread's allocations.
 //! (ONNX Runtime's own C++ arena is outside Rust's allocator and reuses its memory.)
 
 mod common;
 
+use lineside::evidence::{EvidencePlan, Slot, Tap};
 use lineside::frame::{PixelBuf, PixelFormat};
 use lineside::pipeline::Worker;
 use lineside::pool::Pool;
@@ -14,6 +16,40 @@ use lineside::source::{Next, RawReplay, Source};
 static GLOBAL: common::counting::Counting = common::counting::Counting;
 
 use common::counting::allocations_during;
+
+/// An evidence tap with few buffers (1 + 1 worker + 2): warm-up grows each once.
+fn tap() -> Tap {
+    let plan = EvidencePlan {
+        enabled: true,
+        ok_every: 1,
+        dir: std::env::temp_dir(),
+        max_bytes: 1,
+        max_age: None,
+        queue: 1,
+        jpeg_quality: 85,
+        crops: true,
+    };
+    Tap::new(&plan, 1)
+}
+
+/// Copies the frame and the head's map as the pipeline worker does for a part whose
+/// evidence is due, and hands the buffer back (the writer would, later). Returns the
+/// map's size, so a test can see the map was copied.
+fn capture(
+    tap: &Tap,
+    worker: &Worker,
+    seq: u64,
+    bytes: &[u8],
+    layout: &lineside::frame::FrameLayout,
+) -> (usize, usize) {
+    match tap.capture(seq, bytes, layout, worker.anomaly_evidence()) {
+        Slot::Captured(c) => {
+            assert_eq!(c.pixels.len(), bytes.len());
+            c.map_size
+        }
+        other => panic!("no capture: {other:?}"),
+    }
+}
 
 #[test]
 fn steady_state_frames_allocate_nothing() {
@@ -39,6 +75,7 @@ fn steady_state_frames_allocate_nothing() {
     let pool = Pool::new(2, || PixelBuf::with_capacity(source.max_frame_bytes()));
     let mut worker = Worker::new(&plan, 1).unwrap();
     let mut inspection = worker.new_inspection();
+    let tap = tap();
     let mut step = |seq: u64| -> Option<usize> {
         let Next::Frame(frame) = source.next(seq, &pool) else {
             return None;
@@ -46,6 +83,7 @@ fn steady_state_frames_allocate_nothing() {
         worker
             .process(frame.bytes(), &frame.layout, &mut inspection)
             .ok()?;
+        capture(&tap, &worker, seq, frame.bytes(), &frame.layout);
         Some(inspection.classes[0].index)
     };
     // Warm-up: the first frames size scratch buffers and ONNX Runtime's arena.
@@ -79,17 +117,36 @@ fn allocations_per_round(
     let mut worker = Worker::new(plan, 1).unwrap();
     let mut ins = worker.new_inspection();
     let mut found = Vec::with_capacity(64);
-    for f in frames {
-        worker.process(f, &layout, &mut ins).unwrap();
+    let tap = tap();
+    // Warm-up: twice round, so each of the tap's 4 buffers has grown once.
+    for seq in 0..2 * frames.len() {
+        worker
+            .process(&frames[seq % frames.len()], &layout, &mut ins)
+            .unwrap();
+        capture(
+            &tap,
+            &worker,
+            seq as u64,
+            &frames[seq % frames.len()],
+            &layout,
+        );
     }
+    let mut maps = 0;
     let n = allocations_during(|| {
-        for _ in 0..3 {
-            for f in frames {
+        for round in 0..3 {
+            for (i, f) in frames.iter().enumerate() {
                 worker.process(f, &layout, &mut ins).unwrap();
                 found.push(ins.defects.len());
+                let (mw, mh) = capture(&tap, &worker, (round * 10 + i) as u64, f, &layout);
+                maps += usize::from(mw * mh > 0);
             }
         }
     });
+    // Segment and anomaly heads hand their map to the capture.
+    let kind = plan.head.kind();
+    if kind == "segment" || kind == "anomaly" {
+        assert_eq!(maps, 3 * frames.len(), "{kind}: the map was captured");
+    }
     (n, found)
 }
 

@@ -162,9 +162,33 @@ pub struct MqttSection {
     pub flush_timeout_s: Option<f64>,
 }
 
+/// `[evidence]`: JPEG evidence of NG/ERROR parts (and a sample of OK ones), written off
+/// the inspection path (`evidence`). Its presence turns evidence on.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceSection {
+    /// Default true (the section's presence turns evidence on); false keeps the settings
+    /// but writes nothing.
+    pub enabled: Option<bool>,
+    /// Also save the OK parts whose `seq` is a multiple of this (default 0: none).
+    pub ok_every: Option<u64>,
+    /// Folder (default `evidence` under `[output] dir`).
+    pub dir: Option<PathBuf>,
+    /// Total size the folder may hold, in MiB (default 1024); oldest files go first.
+    pub max_mb: Option<f64>,
+    /// Age in days after which files are deleted (default 30; 0: no age limit).
+    pub max_days: Option<f64>,
+    /// Evidence waiting for the writer, at most (default 8); more is dropped and counted.
+    pub queue: Option<usize>,
+    /// JPEG quality 1..=100 (default 85).
+    pub jpeg_quality: Option<u8>,
+    /// One crop per listed defect region (default true).
+    pub crops: Option<bool>,
+}
+
 /// Sections of a scenario file, in the order they are documented.
 /// `[trigger]` and `[plc]` belong to the `plc` module (`plc::trigger_plan`, `plc::plc_map`).
-pub const SECTIONS: [&str; 12] = [
+pub const SECTIONS: [&str; 13] = [
     "scenario",
     "source",
     "model",
@@ -177,4 +201,5 @@ pub const SECTIONS: [&str; 12] = [
     "plc",
     "service",
     "mqtt",
+    "evidence",
 ];

@@ -29,7 +29,7 @@ use crate::frame::FrameLayout;
 use crate::preprocess::{PreprocessSpec, Transform};
 use crate::verdict::{Failure, Inspection};
 
-pub use anomaly::{AnomalyConfig, AnomalyHead, AnomalyScoring, Evidence};
+pub use anomaly::{map_frame_box, AnomalyConfig, AnomalyHead, AnomalyScoring, Evidence, NO_CLASS};
 pub use classify::{ClassifyConfig, ClassifyHead};
 pub use detect::{DetectConfig, DetectHead, DetectLayout};
 pub use ocr::{OcrConfig, OcrHead};
@@ -258,7 +258,8 @@ pub trait Head: Send {
     }
     /// Decides a tiled frame once every tile is in.
     fn finish_tiles(&mut self, _layout: &TileLayout, _frame: FrameRef<'_>, _out: &mut Inspection) {}
-    /// The anomaly score and map of the last frame (`lineside eval` reads them).
+    /// The anomaly score and map, or the segmentation class map, of the last frame
+    /// (`lineside eval` and evidence images read them).
     fn evidence(&self) -> Option<Evidence<'_>> {
         None
     }

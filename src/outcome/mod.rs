@@ -8,6 +8,7 @@ pub use histogram::LatencyHistogram;
 
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::evidence::Slot;
 use crate::frame::FrameOrigin;
 use crate::pool::Pooled;
 use crate::verdict::Inspection;
@@ -30,6 +31,9 @@ pub struct Outcome {
     /// The part this frame was taken for, when the scenario is triggered or has a
     /// deadline (set by the ordering stage).
     pub part: Option<Part>,
+    /// The evidence image: captured by the worker, then queued or dropped by the ordering
+    /// stage before the sinks see it (`[evidence]`).
+    pub evidence: Slot,
 }
 
 /// A part: what triggered it and when.

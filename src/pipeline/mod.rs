@@ -38,6 +38,7 @@ use crossbeam_channel::{
     bounded, select, Receiver, RecvTimeoutError, SendTimeoutError, Sender, TrySendError,
 };
 
+use crate::evidence::{Decided, Router, Slot, Tap};
 use crate::frame::{Frame, FrameOrigin, PixelBuf};
 use crate::outcome::{Outcome, OutcomeKind, Part, RunSink, SinkError};
 use crate::plc::{Trigger, TriggerMode, TriggerPlan};
@@ -145,6 +146,21 @@ pub fn run(
     };
     let alive = AtomicUsize::new(workers_n);
     let scenario = || plan.id.clone();
+    // Evidence images: workers copy into the tap's buffers, the ordering stage routes
+    // them to the writer thread.
+    let evidence = plan.evidence.as_ref().filter(|e| e.enabled);
+    let tap = evidence.map(|e| Tap::new(e, workers_n));
+    let mut router = evidence.map(|e| {
+        Router::start(
+            e,
+            &plan.id,
+            &plan.output_dir,
+            Arc::clone(&plan.labels),
+            plan.head.clone(),
+            plan.file_mode,
+            Arc::clone(&settings.status),
+        )
+    });
 
     std::thread::scope(|scope| {
         let mut threads = Vec::with_capacity(workers_n + 1);
@@ -189,6 +205,7 @@ pub fn run(
         for (i, mut worker) in workers.drain(..).enumerate() {
             let (frame_rx, out_tx, inspections) =
                 (frame_rx.clone(), out_tx.clone(), inspections.clone());
+            let tap = tap.clone();
             let (flags, alive) = (&flags, &alive);
             let intra_threads = settings.intra_threads;
             let reload = settings.reload.clone();
@@ -206,6 +223,7 @@ pub fn run(
                             &frame_rx,
                             &out_tx,
                             &inspections,
+                            tap.as_ref(),
                             flags,
                         )
                     });
@@ -219,7 +237,14 @@ pub fn run(
         settings.status.started.store(true, Ordering::SeqCst);
         // Ordering and sinks run here, on the calling thread.
         let part_rx = tracked.then_some(part_rx);
-        let delivered = deliver_in_order(&out_rx, part_rx, sink, &flags, &settings.status);
+        let delivered = deliver_in_order(
+            &out_rx,
+            part_rx,
+            sink,
+            router.as_mut(),
+            &flags,
+            &settings.status,
+        );
         // Every sender is gone, so every thread has finished or is finishing.
         let mut panicked = None;
         for (thread, h) in threads {
@@ -453,6 +478,7 @@ fn capture(
                     decided: SystemTime::now(),
                     result: OutcomeKind::Failed(error.to_string()),
                     part: None,
+                    evidence: Slot::None,
                 };
                 if out_tx.send(outcome).is_err() {
                     return Ok(());
@@ -472,6 +498,7 @@ fn capture(
                         decided: SystemTime::now(),
                         result: OutcomeKind::Dropped,
                         part: None,
+                        evidence: Slot::None,
                     };
                     if out_tx.send(outcome).is_err() {
                         return Ok(());
@@ -539,6 +566,7 @@ fn capture(
                             decided: SystemTime::now(),
                             result: OutcomeKind::Dropped,
                             part: None,
+                            evidence: Slot::None,
                         };
                         drop(old);
                         if out_tx.send(outcome).is_err() {
@@ -563,6 +591,7 @@ fn inspect(
     frames: &Receiver<Queued>,
     out_tx: &Sender<Outcome>,
     inspections: &Pool<Inspection>,
+    tap: Option<&Tap>,
     flags: &Halt<'_>,
 ) -> Result<(), String> {
     // The plan generation this worker follows (1: the plan the run started with) and,
@@ -620,13 +649,25 @@ fn inspect(
                 OutcomeKind::Failed(format!("inspection panicked: {message}"))
             }
         };
+        // Evidence: copy the frame and the head's map now, while both are at hand.
+        let seq = frame.meta.seq;
+        let evidence = match (tap, &result) {
+            (Some(t), OutcomeKind::Inspected { inspection, .. })
+                if t.due(seq, Some(inspection.verdict)) =>
+            {
+                t.capture(seq, frame.bytes(), &frame.layout, worker.anomaly_evidence())
+            }
+            (Some(t), OutcomeKind::Failed(_)) => t.capture(seq, frame.bytes(), &frame.layout, None),
+            _ => Slot::None,
+        };
         let outcome = Outcome {
-            seq: frame.meta.seq,
+            seq,
             origin: frame.meta.origin.clone(),
             captured: frame.meta.captured,
             decided: SystemTime::now(),
             result,
             part: None,
+            evidence,
         };
         // Return the pixel buffer before waiting on the sink.
         drop(frame);
@@ -655,6 +696,7 @@ fn deliver_in_order(
     rx: &Receiver<Outcome>,
     parts: Option<Receiver<InFlight>>,
     sink: &mut dyn RunSink,
+    mut evidence: Option<&mut Router>,
     flags: &Halt<'_>,
     status: &ScenarioStatus,
 ) -> Result<(), Stopped> {
@@ -709,7 +751,8 @@ fn deliver_in_order(
         if failed.is_some() || flags.abort.load(Ordering::Relaxed) {
             continue;
         }
-        while let Some(o) = ready(next, &mut waiting, &mut in_flight, status) {
+        while let Some(mut o) = ready(next, &mut waiting, &mut in_flight, status) {
+            route_evidence(evidence.as_deref_mut(), &mut o);
             if let Err(e) = sink.deliver(&o) {
                 flags.halt.store(true, Ordering::SeqCst);
                 failed = Some(e);
@@ -725,6 +768,9 @@ fn deliver_in_order(
         // Outcomes not yet delivered are dropped: after an abort only what was decided
         // before reaches the log, which is still synced.
         drop(waiting);
+        if let Some(r) = evidence {
+            r.finish();
+        }
         sink.finish().map_err(Stopped::Sink)?;
         return Err(Stopped::Aborted);
     }
@@ -732,11 +778,31 @@ fn deliver_in_order(
     // be restarted) goes out in order rather than being lost.
     for (seq, mut o) in waiting {
         o.part = in_flight.remove(&seq).map(|f| f.part);
+        route_evidence(evidence.as_deref_mut(), &mut o);
         sink.deliver(&o).map_err(Stopped::Sink)?;
+    }
+    // The writer finishes what is queued first, so the summary counts it.
+    if let Some(r) = evidence {
+        r.finish();
     }
     sink.finish().map_err(Stopped::Sink)
 }
 
+/// Queues (or drops) the outcome's evidence and notes which, before the sinks see it.
+fn route_evidence(router: Option<&mut Router>, o: &mut Outcome) {
+    let Some(router) = router else {
+        return;
+    };
+    let how = match &o.result {
+        OutcomeKind::Inspected { inspection, .. } => Decided::Inspected(inspection),
+        OutcomeKind::Failed(message) => Decided::Failed(message),
+        OutcomeKind::Dropped | OutcomeKind::TimedOut { .. } => Decided::Other,
+    };
+    router.route(o.seq, o.decided, how, &mut o.evidence);
+}
+
+// One value on the stack per loop turn: boxing the outcome would allocate per frame.
+#[allow(clippy::large_enum_variant)]
 enum Received {
     Outcome(Option<Outcome>),
     Part(Option<InFlight>),
@@ -785,5 +851,6 @@ fn ready(
             deadline: f.due.map_or(Duration::ZERO, |(_, d)| d),
         },
         part: Some(f.part),
+        evidence: Slot::None,
     })
 }

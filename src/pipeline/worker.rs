@@ -84,7 +84,8 @@ impl Worker {
         self.head.inspection()
     }
 
-    /// The anomaly head's score and map for the last frame (`lineside eval` reads them).
+    /// The head's map for the last frame: the anomaly score and map (`lineside eval`
+    /// reads them), or a segment head's class map (evidence images).
     pub fn anomaly_evidence(&self) -> Option<Evidence<'_>> {
         self.head.evidence()
     }

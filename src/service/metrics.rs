@@ -42,6 +42,12 @@ struct StageLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EvidenceLabels {
+    scenario: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LinkLabels {
     scenario: String,
     link: String,
@@ -346,6 +352,38 @@ impl Collector for StatusCollector {
             "Alarms raised",
             MetricType::Counter,
             alarms,
+        )?;
+        let evidence = self
+            .statuses
+            .iter()
+            .filter(|s| s.evidence.enabled.load(Relaxed))
+            .flat_map(|s| {
+                let e = &s.evidence;
+                [
+                    ("written", &e.written),
+                    ("dropped_queue_full", &e.dropped_queue),
+                    ("dropped_no_buffer", &e.dropped_no_buffer),
+                    ("failed", &e.failed),
+                    ("deleted", &e.deleted),
+                ]
+                .map(|(result, n)| {
+                    (
+                        EvidenceLabels {
+                            scenario: s.id.clone(),
+                            result: result.to_owned(),
+                        },
+                        ConstCounter::new(n.load(Relaxed)),
+                    )
+                })
+            })
+            .collect();
+        encode_each(
+            &mut encoder,
+            "evidence_images",
+            "Evidence images by result: written, dropped (queue full, no buffer), failed \
+             (write errors), deleted by retention",
+            MetricType::Counter,
+            evidence,
         )?;
         let links: Vec<(LinkLabels, Arc<crate::status::LinkStatus>)> = self
             .statuses

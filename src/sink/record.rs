@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use crate::evidence::Slot;
 use crate::frame::FrameOrigin;
 use crate::heads::{label, FailureText, HeadPlan};
 use crate::outcome::{Outcome, OutcomeKind};
@@ -87,6 +88,19 @@ pub struct Record<'a> {
     pub latency_ms: Option<LatencyMs>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a str>,
+    /// The evidence image and crops queued for this part, or why they were dropped
+    /// (`[evidence]`); absent when none was due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<EvidenceRecord<'a>>,
+}
+
+/// `{"image": ..., "crops": [...]}` or `{"dropped": "queue full"}`; paths are relative
+/// to the defect log's folder (absolute when the evidence folder lies elsewhere).
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum EvidenceRecord<'a> {
+    Files { image: &'a str, crops: &'a [String] },
+    Dropped { dropped: &'a str },
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -202,6 +216,11 @@ impl<'a> Record<'a> {
             },
             latency_ms: None,
             error: None,
+            evidence: match &o.evidence {
+                Slot::Queued { image, crops } => Some(EvidenceRecord::Files { image, crops }),
+                Slot::Dropped(why) => Some(EvidenceRecord::Dropped { dropped: why }),
+                _ => None,
+            },
         };
         match &o.result {
             OutcomeKind::Dropped => return None,

@@ -76,6 +76,7 @@ impl RunStats {
             dropped: self.dropped,
             timeouts: self.timeouts,
             late_verdicts: 0,
+            evidence: None,
             plc: None,
             elapsed_s: round3(elapsed.as_secs_f64()),
             fps: round3(if elapsed > Duration::ZERO {
@@ -133,6 +134,9 @@ pub struct Summary {
     /// Verdicts that came after their part had gone out as TIMEOUT (discarded).
     #[serde(skip_serializing_if = "is_zero")]
     pub late_verdicts: u64,
+    /// Evidence images (`[evidence]`): written, dropped, failed, deleted by retention.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<EvidenceStats>,
     /// The PLC link's counts (`[plc]`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plc: Option<PlcStats>,
@@ -145,6 +149,18 @@ pub struct Summary {
     pub defect_log: String,
 }
 
+/// What became of the evidence images due in a run; written + dropped + failed = due.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct EvidenceStats {
+    pub written: u64,
+    pub dropped_queue_full: u64,
+    pub dropped_no_buffer: u64,
+    /// Encoding or writing failed (disk full, permissions).
+    pub failed: u64,
+    /// Files deleted by retention (`max_mb`, `max_days`), earlier runs' included.
+    pub deleted: u64,
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
@@ -153,6 +169,14 @@ impl Summary {
     /// Adds what the scenario's status and PLC link counted beside the outcome stream.
     pub fn with_line_side(mut self, status: &ScenarioStatus, plc: Option<&PlcLink>) -> Summary {
         self.late_verdicts = status.late_verdicts.load(Ordering::Relaxed);
+        let e = &status.evidence;
+        self.evidence = e.enabled.load(Ordering::Relaxed).then(|| EvidenceStats {
+            written: e.written.load(Ordering::Relaxed),
+            dropped_queue_full: e.dropped_queue.load(Ordering::Relaxed),
+            dropped_no_buffer: e.dropped_no_buffer.load(Ordering::Relaxed),
+            failed: e.failed.load(Ordering::Relaxed),
+            deleted: e.deleted.load(Ordering::Relaxed),
+        });
         self.plc = plc.map(PlcLink::stats);
         self
     }

@@ -58,13 +58,30 @@ pub struct AnomalyConfig {
     pub tile: Option<TileSpec>,
 }
 
-/// What the head saw in the last frame, for `lineside eval`: the normalised image score
-/// before clamping (ranking intact) and the normalised anomaly map.
+/// What the head saw in the last frame, for `lineside eval` and evidence images: the
+/// normalised image score before clamping (ranking intact) and the normalised anomaly map
+/// (anomaly heads), or the per-pixel class map (segment heads).
 pub struct Evidence<'a> {
     pub score: f32,
+    /// Anomaly heads: `width` x `height` normalised scores (0.5 = the pixel threshold).
     pub map: &'a [f32],
+    /// Segment heads: `width` x `height` class indices, [`NO_CLASS`] where none.
+    pub classes: &'a [u16],
     pub width: usize,
     pub height: usize,
+    /// Frame rectangle the map covers, `[x0, y0, x1, y1]` in frame pixels (letterbox
+    /// padding lies outside the frame).
+    pub frame_box: [f32; 4],
+}
+
+/// A pixel of a class map that belongs to no class.
+pub const NO_CLASS: u16 = u16::MAX;
+
+/// The frame rectangle a map over the whole model input covers.
+pub fn map_frame_box(g: &FrameGeometry) -> [f32; 4] {
+    let (x0, y0) = g.transform.to_frame(0.0, 0.0);
+    let (x1, y1) = g.transform.to_frame(g.input.0 as f32, g.input.1 as f32);
+    [x0, y0, x1, y1]
 }
 
 pub struct AnomalyHead {
@@ -73,6 +90,8 @@ pub struct AnomalyHead {
     regions: RegionFinder,
     map: Vec<f32>,
     map_size: (usize, usize),
+    /// Frame rectangle of the last map (evidence images).
+    map_box: [f32; 4],
     score: f32,
     /// Tiled frames: one tile's raw map, and per-pixel tile counts of the stitched map.
     tile_map: Vec<f32>,
@@ -90,6 +109,7 @@ impl AnomalyHead {
         AnomalyHead {
             map: vec![0.0; map_size.0 * map_size.1],
             map_size,
+            map_box: [0.0; 4],
             fitted,
             cfg,
             regions: RegionFinder::default(),
@@ -174,8 +194,10 @@ impl AnomalyHead {
         Evidence {
             score: self.score,
             map: &self.map,
+            classes: &[],
             width: self.map_size.0,
             height: self.map_size.1,
+            frame_box: self.map_box,
         }
     }
 
@@ -222,6 +244,7 @@ impl AnomalyHead {
     }
 
     fn decide(&mut self, by_label: Option<bool>, geometry: &FrameGeometry, out: &mut Inspection) {
+        self.map_box = map_frame_box(geometry);
         let reported = self.score.clamp(0.0, 1.0);
         out.score = Some(reported);
         out.score_uncapped = Some(self.score);

@@ -12,7 +12,7 @@
 use ort::session::SessionOutputs;
 
 use crate::heads::detect::{push_box, Candidate, DetectConfig, DetectHead};
-use crate::heads::{f32_output, FrameGeometry, HeadError};
+use crate::heads::{f32_output, FrameGeometry, HeadError, NO_CLASS};
 use crate::verdict::Inspection;
 
 #[derive(Debug, Clone)]
@@ -32,6 +32,10 @@ pub struct InstanceSegmenter {
     logit_threshold: f32,
     /// One box's mask logits at prototype resolution.
     logits: Vec<f32>,
+    /// The frame's masks at prototype resolution: each pixel's box class, or
+    /// [`NO_CLASS`] (evidence images blend it in).
+    classes: Vec<u16>,
+    mask_size: (usize, usize),
 }
 
 impl InstanceSegmenter {
@@ -42,11 +46,18 @@ impl InstanceSegmenter {
             protos: cfg.protos,
             logit_threshold: (t / (1.0 - t)).ln(),
             logits: Vec::new(),
+            classes: Vec::new(),
+            mask_size: (0, 0),
         }
     }
 
     pub fn max_detections(&self) -> usize {
         self.det.max_detections()
+    }
+
+    /// The last frame's masks (class per prototype pixel) and their size.
+    pub fn class_map(&self) -> (&[u16], (usize, usize)) {
+        (&self.classes, self.mask_size)
     }
 
     pub fn segment(
@@ -81,7 +92,10 @@ impl InstanceSegmenter {
         }
         if self.logits.len() != mh * mw {
             self.logits.resize(mh * mw, 0.0); // once: the prototype size is fixed
+            self.classes.resize(mh * mw, NO_CLASS);
         }
+        self.classes.fill(NO_CLASS);
+        self.mask_size = (mw, mh);
         let anchors = boxes.len() / (4 + cfg.classes + nm).max(1);
         let scale = geometry.transform.scale;
         for k in self.det.kept() {
@@ -102,8 +116,43 @@ impl InstanceSegmenter {
                 continue;
             }
             push_box(k, Some(area), cfg.mm_per_px, frame, out);
+            paint_mask(
+                &mut self.classes,
+                &self.logits,
+                (mw, mh),
+                geometry.input,
+                k,
+                self.logit_threshold,
+            );
         }
         Ok(())
+    }
+}
+
+/// Marks the prototype pixels of box `k`'s mask (inside its box, above `threshold`) with
+/// its class, for evidence images (prototype resolution: no upsampling here).
+fn paint_mask(
+    classes: &mut [u16],
+    logits: &[f32],
+    (mw, mh): (usize, usize),
+    (iw, ih): (usize, usize),
+    k: &Candidate,
+    threshold: f32,
+) {
+    let [x1, y1, x2, y2] = k.input_xyxy;
+    let (sx, sy) = (mw as f32 / iw.max(1) as f32, mh as f32 / ih.max(1) as f32);
+    let span = |lo: f32, hi: f32, len: usize| {
+        let a = (lo.max(0.0) as usize).min(len);
+        let b = (hi.ceil().max(0.0) as usize).min(len);
+        a..b.max(a)
+    };
+    let class = u16::try_from(k.class).unwrap_or(NO_CLASS - 1);
+    for y in span(y1 * sy, y2 * sy, mh) {
+        for x in span(x1 * sx, x2 * sx, mw) {
+            if logits[y * mw + x] > threshold {
+                classes[y * mw + x] = class;
+            }
+        }
     }
 }
 

@@ -55,6 +55,8 @@ enum Segmenter {
 pub struct SegmentHead {
     segmenter: Segmenter,
     cfg: SegmentConfig,
+    /// Frame rectangle of the last class map (evidence images).
+    map_box: [f32; 4],
 }
 
 impl SegmentHead {
@@ -63,7 +65,11 @@ impl SegmentHead {
             SegmentMode::Semantic(c) => Segmenter::Semantic(SemanticSegmenter::new(c.clone())),
             SegmentMode::Instances(c) => Segmenter::Instances(InstanceSegmenter::new(c.clone())),
         };
-        SegmentHead { segmenter, cfg }
+        SegmentHead {
+            segmenter,
+            cfg,
+            map_box: [0.0; 4],
+        }
     }
 
     pub fn max_regions(&self) -> usize {
@@ -113,6 +119,7 @@ impl SegmentHead {
         if let Segmenter::Semantic(s) = &mut self.segmenter {
             s.regions(geometry, frame_size, c.min_area_px, c.mm_per_px, out);
         }
+        self.map_box = super::map_frame_box(geometry);
         self.decide(out);
     }
 
@@ -129,6 +136,7 @@ impl SegmentHead {
         out: &mut Inspection,
     ) -> Result<(), HeadError> {
         let c = &self.cfg;
+        self.map_box = super::map_frame_box(geometry);
         match &mut self.segmenter {
             Segmenter::Semantic(s) => {
                 s.segment(outputs)?;
@@ -181,5 +189,20 @@ impl Head for SegmentHead {
 
     fn finish_tiles(&mut self, layout: &TileLayout, frame: FrameRef<'_>, out: &mut Inspection) {
         SegmentHead::finish_tiles(self, &layout.geometry, frame.size(), out);
+    }
+
+    fn evidence(&self) -> Option<super::Evidence<'_>> {
+        let (classes, (width, height)) = match &self.segmenter {
+            Segmenter::Semantic(s) => s.class_map(),
+            Segmenter::Instances(s) => s.class_map(),
+        };
+        Some(super::Evidence {
+            score: 0.0,
+            map: &[],
+            classes,
+            width,
+            height,
+            frame_box: self.map_box,
+        })
     }
 }

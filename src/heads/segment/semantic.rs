@@ -222,6 +222,14 @@ impl SemanticSegmenter {
     }
 
     /// The last frame's regions, class by class, as defects on the frame.
+    /// The last frame's class map (the stitched one for tiled frames) and its size.
+    pub fn class_map(&self) -> (&[u16], (usize, usize)) {
+        match &self.stitched {
+            Some(m) => (&m.class, m.size),
+            None => (&self.class, self.size),
+        }
+    }
+
     pub fn regions(
         &mut self,
         g: &FrameGeometry,
