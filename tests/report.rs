@@ -68,7 +68,7 @@ fn chromium(page: &Path, screenshot: &Path) -> String {
     base(&mut shot);
     let s = shot
         .arg(format!("--screenshot={}", screenshot.display()))
-        .arg("--window-size=1200,2400")
+        .arg("--window-size=1200,3600")
         .arg(&url)
         .output()
         .unwrap();
@@ -90,9 +90,16 @@ fn dom_counts(dom: &str, marker: &str) -> [usize; 3] {
     [attr("ok"), attr("ng"), attr("error") + attr("timeout")]
 }
 
+/// Runs a bundled scenario with evidence images on into `out`.
 fn run(scenario: &str, out: &Path) -> PathBuf {
-    let plan = lineside::scenario::check(&common::root().join("scenarios").join(scenario))
-        .unwrap_or_else(|d| panic!("{d:?}"));
+    let copy = out.with_extension("d");
+    std::fs::create_dir_all(&copy).unwrap();
+    let file = common::scenario_copy(
+        &common::root().join("scenarios").join(scenario),
+        &copy,
+        |t| t + "\n[evidence]\n",
+    );
+    let plan = lineside::scenario::check(&file).unwrap_or_else(|d| panic!("{d:?}"));
     common::run_to_log(&plan, out);
     out.join("defects.jsonl")
 }

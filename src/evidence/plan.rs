@@ -19,7 +19,7 @@ pub struct EvidencePlan {
     pub enabled: bool,
     /// Also save OK parts whose `seq` is a multiple of this (0: none).
     pub ok_every: u64,
-    /// Absolute folder the images go to.
+    /// The folder the images go to: absolute, or relative to the output folder of the run.
     pub dir: PathBuf,
     pub max_bytes: u64,
     /// `None`: no age limit.
@@ -93,9 +93,10 @@ pub fn evidence_plan(
             ));
             None
         }
-        (Some(d), _) if d.is_absolute() => Some(d.clone()),
-        (Some(d), Some(out)) => Some(out.join(d)),
-        (None, Some(out)) => Some(out.join(DEFAULT_DIR)),
+        // Relative folders stay relative: the run resolves them against the output folder
+        // it really writes to (a test or `lineside bench` redirects it).
+        (Some(d), Some(_)) => Some(d.clone()),
+        (None, Some(_)) => Some(PathBuf::from(DEFAULT_DIR)),
         (_, None) => None,
     };
     if errs.len() > before {

@@ -78,8 +78,9 @@ impl Router {
     ) -> Router {
         status.evidence.enabled.store(true, Ordering::Relaxed);
         let (tx, rx) = crossbeam_channel::bounded::<Job>(plan.queue.max(1));
+        let dir = output_dir.join(&plan.dir);
         let settings = Settings {
-            dir: plan.dir.clone(),
+            dir: dir.clone(),
             max_bytes: plan.max_bytes,
             max_age: plan.max_age,
             quality: plan.jpeg_quality,
@@ -99,10 +100,10 @@ impl Router {
                 None
             }
         };
-        let prefix = match plan.dir.strip_prefix(output_dir) {
+        let prefix = match dir.strip_prefix(output_dir) {
             Ok(rel) if rel.as_os_str().is_empty() => String::new(),
             Ok(rel) => format!("{}/", rel.to_string_lossy()),
-            Err(_) => format!("{}/", plan.dir.to_string_lossy()),
+            Err(_) => format!("{}/", dir.to_string_lossy()),
         };
         Router {
             tx: thread.is_some().then_some(tx),
@@ -187,7 +188,13 @@ impl Router {
                 }
                 for f in &ins.failures {
                     let t = self.head.describe(f, &self.labels);
-                    d.lines.push(format!("{}: {}", t.rule, t.detail));
+                    // "count screws: at least 3 `screw`: found 1"; a keyed rule once.
+                    let rule = if t.rule_name == t.rule_kind {
+                        t.rule_name
+                    } else {
+                        format!("{} {}", t.rule_kind, t.rule_name)
+                    };
+                    d.lines.push(format!("{rule}: {}", t.detail));
                 }
                 for def in &ins.defects {
                     let class = def

@@ -210,7 +210,11 @@ fn scenario_stats(id: &str, records: &[&LogRecord], tz: &TimeZone) -> ScenarioSt
             why: r.error.clone().unwrap_or_else(|| {
                 r.failed
                     .iter()
-                    .map(|f| f.detail.as_str())
+                    .map(|f| match f.rule_name.as_deref() {
+                        // Schema 2: the name beside the detail; schema 1 had it inside.
+                        Some(name) if name != f.rule_kind => format!("{name}: {}", f.detail),
+                        _ => f.detail.clone(),
+                    })
                     .collect::<Vec<_>>()
                     .join("; ")
             }),
