@@ -15,6 +15,7 @@ use crate::verdict::Verdict;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+#[derive(Default)]
 pub struct RunStats {
     /// When the first frame was captured: the run's clock starts there, so opening the
     /// sessions (seconds for a large model) does not count against its rate.
@@ -28,23 +29,6 @@ pub struct RunStats {
     preprocess: LatencyHistogram,
     infer: LatencyHistogram,
     head: LatencyHistogram,
-}
-
-impl Default for RunStats {
-    fn default() -> Self {
-        RunStats {
-            started: None,
-            ok: 0,
-            ng: 0,
-            errors: 0,
-            dropped: 0,
-            timeouts: 0,
-            total: LatencyHistogram::default(),
-            preprocess: LatencyHistogram::default(),
-            infer: LatencyHistogram::default(),
-            head: LatencyHistogram::default(),
-        }
-    }
 }
 
 impl RunStats {
