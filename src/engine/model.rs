@@ -185,12 +185,13 @@ pub(crate) fn open_session_on(
         // time from the other scenarios' workers.
         .and_then(|b| Ok(b.with_intra_op_spinning(false)?))
         .map_err(|e| load_error(path, e.to_string()))?;
-    let mut builder = providers::attach(builder, provider, ov_device).map_err(|reason| {
-        EngineError::Provider {
-            provider: provider.name(),
-            reason,
-        }
-    })?;
+    let mut builder =
+        providers::attach(builder, provider, ov_device, intra_threads).map_err(|reason| {
+            EngineError::Provider {
+                provider: provider.name(),
+                reason,
+            }
+        })?;
     // Loading by path (not bytes) lets models with external `.onnx.data` weights load.
     builder.commit_from_file(path).map_err(|e| {
         if provider == Provider::Cpu {

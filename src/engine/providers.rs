@@ -177,6 +177,7 @@ pub(crate) fn attach(
     builder: SessionBuilder,
     provider: Provider,
     ov_device: OpenvinoDevice,
+    intra_threads: usize,
 ) -> Result<SessionBuilder, String> {
     match provider {
         Provider::Cpu => Ok(builder),
@@ -192,7 +193,7 @@ pub(crate) fn attach(
                     &e.to_string(),
                 )
             }),
-        Provider::Openvino => attach_openvino(builder, ov_device),
+        Provider::Openvino => attach_openvino(builder, ov_device, intra_threads),
     }
 }
 
@@ -299,6 +300,7 @@ pub fn openvino_plugin_path() -> Option<&'static Path> {
 fn attach_openvino(
     builder: SessionBuilder,
     device: OpenvinoDevice,
+    intra_threads: usize,
 ) -> Result<SessionBuilder, String> {
     register_openvino()?;
     let env = runtime::environment().map_err(|e| e.to_string())?;
@@ -327,7 +329,20 @@ fn attach_openvino(
             device.name()
         ));
     }
+    // OpenVINO's CPU device runs its own thread pool, sized to every core unless told:
+    // with one session per worker that would oversubscribe the box, so each session gets
+    // its `intra_threads` (the plugin reads OpenVINO properties from `load_config` JSON).
+    let mut options = Vec::new();
+    if device == OpenvinoDevice::Cpu {
+        options.push((
+            format!("{OPENVINO_EP_NAME}.load_config"),
+            format!(
+                "{{\"CPU\": {{\"INFERENCE_NUM_THREADS\": \"{}\"}}}}",
+                intra_threads.max(1)
+            ),
+        ));
+    }
     builder
-        .with_devices(devices.into_iter().take(1), None)
+        .with_devices(devices.into_iter().take(1), Some(&options))
         .map_err(|e| format!("OpenVINO refused the session options: {e}"))
 }
