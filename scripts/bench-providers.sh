@@ -5,7 +5,7 @@
 # pipeline per core count, and which provider each copy really ran on (a box where OpenVINO
 # offers no device falls back to cpu, and the table says so).
 #
-# usage: scripts/bench-providers.sh [--cores 1,2] [--frames 300]
+# usage: [LINESIDE_BIN=path/to/lineside] scripts/bench-providers.sh [--cores 1,2] [--frames 300]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CORES=1,$(nproc) FRAMES=300
@@ -18,8 +18,9 @@ while [ $# -gt 0 ]; do
 done
 PY=.cache/venv/bin/python
 [ -x "$PY" ] || { echo "no $PY: run scripts/setup.sh first" >&2; exit 1; }
-cargo build --release --quiet
-BIN=${CARGO_TARGET_DIR:-target}/release/lineside
+# LINESIDE_BIN: a lineside binary already built (skips the release build).
+if [ -z "${LINESIDE_BIN:-}" ]; then cargo build --release --quiet; fi
+BIN=${LINESIDE_BIN:-${CARGO_TARGET_DIR:-target}/release/lineside}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 for p in cpu openvino; do
