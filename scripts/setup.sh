@@ -3,6 +3,9 @@
 #   1. ONNX Runtime shared library from the pinned `onnxruntime` wheel on PyPI (sha256 checked),
 #      unpacked into .cache/onnxruntime/ where the binary finds it.
 #   2. Debian packages the build and tests need (libclang, mosquitto for the MQTT tests).
+#   2b. On x86-64, the OpenVINO execution-provider plugin from the pinned
+#      `onnxruntime-ep-openvino` wheel on PyPI (sha256 checked), unpacked with its OpenVINO
+#      and TBB libraries into .cache/openvino-ep/ for `[model] providers = ["openvino", ...]`.
 #   3. A Python virtual environment (.cache/venv) with the reference tools the tests compare
 #      against (onnxruntime, numpy, Pillow, OpenCV).
 # Re-running it does nothing that is already done. Nothing is fetched except from PyPI/Debian.
@@ -59,6 +62,35 @@ ort_lib_for() { # $1 = arch (x86_64|aarch64)
 
 ort_lib_for "$(uname -m)"
 if [ "${LINESIDE_SETUP_AARCH64:-0}" = 1 ]; then ort_lib_for aarch64; fi
+
+# The OpenVINO plugin EP: built for ONNX Runtime >= 1.23's plugin API, so this ORT loads it
+# (RegisterExecutionProviderLibrary). Published for x86-64 only; elsewhere `openvino` in
+# `[model] providers` falls back with a warning.
+OVEP_VERSION=1.8.1
+OVEP_WHEEL_SHA256=3832643158c8c187fcab6db661cde2a8c06a2b3559d95d0f2411ac0e51c5e924
+openvino_ep() {
+  local dir="$CACHE/openvino-ep/$OVEP_VERSION-x86_64"
+  local plugin="$dir/libonnxruntime_providers_openvino_plugin.so"
+  if [ -f "$plugin" ]; then return 0; fi
+  mkdir -p "$CACHE/wheels"
+  local whl="$CACHE/wheels/onnxruntime_ep_openvino-$OVEP_VERSION-py3-none-manylinux_2_28_x86_64.whl"
+  if [ ! -f "$whl" ]; then
+    log "downloading onnxruntime-ep-openvino $OVEP_VERSION wheel from PyPI"
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.11 \
+      --platform manylinux_2_28_x86_64 "onnxruntime-ep-openvino==$OVEP_VERSION" -d "$CACHE/wheels"
+  fi
+  echo "$OVEP_WHEEL_SHA256  $whl" | sha256sum -c --quiet - \
+    || { log "sha256 mismatch for $whl: refusing to use it"; rm -f "$whl"; exit 1; }
+  # Unpacked beside each other: the plugin finds OpenVINO through its RUNPATH ($ORIGIN),
+  # and OpenVINO finds its device plugins in its own folder. Written to a temporary folder
+  # and renamed, so an interrupted run leaves no half-unpacked plugin behind.
+  local tmp="$dir.tmp.$$"
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  unzip -q -o -j "$whl" 'onnxruntime_ep_openvino/*.so*' -d "$tmp"
+  rm -rf "$dir" && mv "$tmp" "$dir"
+  log "OpenVINO execution provider: $plugin"
+}
+if [ "$(uname -m)" = x86_64 ]; then openvino_ep; else log "no OpenVINO plugin for $(uname -m): [model] providers = [\"openvino\", ...] will fall back"; fi
 
 VENV="$CACHE/venv"
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import onnxruntime, numpy, PIL, cv2, pycocotools' 2>/dev/null; then

@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use lineside::config::{Diagnostic, Station};
-use lineside::engine::ModelInfo;
+use lineside::engine::{ModelInfo, OpenvinoDevice, Provider, ProviderList};
 use lineside::runner::{self, RunOptions, ServiceOptions};
 use lineside::sink::Summary;
 use lineside::source::v4l2;
@@ -166,6 +166,13 @@ enum ModelsCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Execution providers to try, in order, as `[model] providers` would
+        /// (e.g. `openvino,cpu`); says which one would run the model.
+        #[arg(long, value_delimiter = ',', default_value = "cpu")]
+        providers: Vec<String>,
+        /// OpenVINO device, as `[model.openvino] device_type`: CPU, GPU or NPU.
+        #[arg(long, default_value = "CPU")]
+        openvino_device: String,
     },
 }
 
@@ -249,8 +256,14 @@ fn main() -> ExitCode {
             evals,
         }),
         Command::Models {
-            command: ModelsCommand::Inspect { model, json },
-        } => inspect(&model, json),
+            command:
+                ModelsCommand::Inspect {
+                    model,
+                    json,
+                    providers,
+                    openvino_device,
+                },
+        } => inspect(&model, json, &providers, &openvino_device),
         Command::Bench {
             scenario,
             cores,
@@ -353,12 +366,13 @@ fn validate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
             continue;
         }
         println!(
-            "ok: {} ({}; model {} {}x{}; {}; output {})",
+            "ok: {} ({}; model {} {}x{} on {}; {}; output {})",
             plan.file.display(),
             plan.id,
             plan.model.id,
             plan.preprocess.width,
             plan.preprocess.height,
+            plan.provider.label(),
             plan.head.outline(&plan.labels),
             plan.output_dir.display()
         );
@@ -407,6 +421,12 @@ fn run(
     // Where the logs go, resolved, before anything is written: no surprise folders.
     for p in &plans {
         eprintln!("{}: writing to {}", p.id, p.output_dir.display());
+        eprintln!(
+            "{}: model {} runs on {}",
+            p.id,
+            p.model.id,
+            p.provider.label()
+        );
     }
     let stop = Arc::new(AtomicBool::new(false));
     let abort = Arc::new(AtomicBool::new(false));
@@ -731,11 +751,48 @@ fn eval(
     Ok(ExitCode::SUCCESS)
 }
 
-fn inspect(model: &Path, json: bool) -> anyhow::Result<ExitCode> {
+fn inspect(
+    model: &Path,
+    json: bool,
+    providers: &[String],
+    openvino_device: &str,
+) -> anyhow::Result<ExitCode> {
+    let mut list = ProviderList {
+        order: Vec::new(),
+        openvino_device: OpenvinoDevice::parse(openvino_device).with_context(|| {
+            format!(
+                "--openvino-device {openvino_device}: use {}",
+                OpenvinoDevice::NAMES
+            )
+        })?,
+    };
+    for name in providers {
+        let p = Provider::parse(name.trim()).with_context(|| {
+            format!("--providers: `{name}` is not a provider lineside knows; use openvino, cuda, tensorrt or cpu")
+        })?;
+        if !list.order.contains(&p) {
+            list.order.push(p);
+        }
+    }
     let info = ModelInfo::load(model)?;
+    let choice = lineside::engine::choose(model, &list, 1);
     if json {
-        println!("{}", serde_json::to_string_pretty(&info)?);
-        return Ok(ExitCode::SUCCESS);
+        let mut value = serde_json::to_value(&info)?;
+        if let serde_json::Value::Object(map) = &mut value {
+            map.insert(
+                "provider".into(),
+                match &choice {
+                    Ok(c) => serde_json::to_value(c)?,
+                    Err(e) => serde_json::json!({ "error": e.to_string() }),
+                },
+            );
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(if choice.is_ok() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
     }
     println!("model    {}", info.path.display());
     println!("id       {}", info.id);
@@ -775,6 +832,18 @@ fn inspect(model: &Path, json: bool) -> anyhow::Result<ExitCode> {
     }
     if let Some(names) = info.class_names() {
         println!("classes: {} (from `names` metadata)", names.len());
+    }
+    match &choice {
+        Ok(c) => {
+            println!("provider {} (first of --providers that runs it)", c.label());
+            for s in &c.skipped {
+                println!("  skipped {}: {}", s.provider, s.reason);
+            }
+        }
+        Err(e) => {
+            println!("provider none: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

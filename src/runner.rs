@@ -435,12 +435,14 @@ fn run_one(
         )),
         None => None,
     };
+    let provider = plan.provider.label();
     let ctx = SinkContext {
         scenario: &plan.id,
         output_dir: &plan.output_dir,
         file_mode: plan.file_mode,
         run_id,
         workers,
+        provider: &provider,
         record: Arc::clone(&record),
         status: Arc::clone(&status),
         plc: plc.clone(),
@@ -476,7 +478,8 @@ fn run_one(
     Ok(monitor
         .stats
         .summary(&plan.id, run_id, &log_path, workers)
-        .with_line_side(&status, plc.as_deref()))
+        .with_line_side(&status, plc.as_deref())
+        .with_provider(&provider))
 }
 
 /// The run's own bookkeeping (counts for the summary table, the progress bar) in front

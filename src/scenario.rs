@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::{self, Diagnostic, ScenarioFile};
-use crate::engine::ModelInfo;
+use crate::engine::{ModelInfo, ProviderChoice};
 use crate::heads::{self, HeadPlan, PlanInput};
 use crate::plc::{self, PlcMap, TriggerMode, TriggerPlan};
 use crate::preprocess::PreprocessSpec;
@@ -25,6 +25,9 @@ pub struct ScenarioPlan {
     pub labels: Arc<[String]>,
     pub workers: Option<usize>,
     pub intra_threads: usize,
+    /// The execution provider every worker's session runs on, chosen from
+    /// `[model] providers` when the plan was made (with those passed over, and why).
+    pub provider: ProviderChoice,
     pub preprocess: PreprocessSpec,
     pub head: Box<dyn HeadPlan>,
     /// Absolute (not canonical: links are kept as written).
@@ -120,8 +123,22 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
             None
         }
     };
+    let providers = config::providers(&f, &mut errs);
+    // Only a list that passed its checks is tried: a typo must not load plugins.
+    let provider = match &model {
+        Some(_) if errs.iter().any(|d| d.key.starts_with("model.")) => None,
+        Some(_) => match crate::engine::choose(&model_path, &providers, intra_threads) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                errs.push(f.diag("model.providers", e.to_string()));
+                None
+            }
+        },
+        None => None,
+    };
     let labels = config::labels(&f, model.as_deref(), &mut errs);
-    let (Some(model), Some(labels), Some(kind)) = (model, labels, kind) else {
+    let (Some(model), Some(labels), Some(kind), Some(provider)) = (model, labels, kind, provider)
+    else {
         return Err(errs);
     };
     let mut preprocess = config::preprocess_spec(&f, &model, &mut errs);
@@ -181,6 +198,7 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
         labels: labels.into(),
         workers,
         intra_threads,
+        provider,
         preprocess,
         head,
         output_dir,

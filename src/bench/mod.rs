@@ -66,6 +66,8 @@ pub struct BenchReport {
     pub model_sha256: String,
     /// The model's input tensor, NCHW.
     pub input: [usize; 4],
+    /// The execution provider both measurements ran on (`[model] providers`).
+    pub provider: String,
     pub frames_per_measurement: u64,
     pub machine: Machine,
     pub rows: Vec<BenchRow>,
@@ -141,9 +143,7 @@ fn ort_rate(
                     let opened = InferenceSession::open(
                         Arc::clone(&plan.model),
                         shape,
-                        SessionOptions {
-                            intra_threads: threads,
-                        },
+                        SessionOptions::on(&plan.provider, threads),
                     );
                     // Reach the barrier even when opening failed, so nobody waits forever.
                     let mut session = match opened {
@@ -278,6 +278,7 @@ pub fn bench(
         model,
         model_sha256,
         input: plan.preprocess.tensor_shape(),
+        provider: plan.provider.label(),
         frames_per_measurement: opts.frames,
         machine: Machine {
             cpu: cpu_name(),
@@ -292,10 +293,11 @@ impl BenchReport {
     /// The figures as a table for people.
     pub fn table(&self) -> String {
         let mut s = format!(
-            "{} ({} {:?}) on {} ({} cores, {}), {} frames per measurement\n",
+            "{} ({} {:?} on {}) on {} ({} cores, {}), {} frames per measurement\n",
             self.scenario,
             self.model,
             self.input,
+            self.provider,
             self.machine.cpu,
             self.machine.cores,
             self.machine.arch,

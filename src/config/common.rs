@@ -4,7 +4,7 @@
 use super::diagnostic::Diagnostic;
 use super::file::ScenarioFile;
 use super::schema::*;
-use crate::engine::{shape_str, ModelInfo, TensorInfo};
+use crate::engine::{shape_str, ModelInfo, OpenvinoDevice, Provider, ProviderList, TensorInfo};
 use crate::preprocess::{ColorOrder, Fit, Layout, PreprocessSpec};
 
 /// Longest scenario id: it names the output folder, and a file name longer than the
@@ -74,6 +74,56 @@ pub fn threads(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> (Option<usize>, 
         ));
     }
     (f.model.workers, f.model.intra_threads.unwrap_or(1).max(1))
+}
+
+/// `[model] providers` and `[model.openvino]`: which execution providers to try, in order.
+pub fn providers(f: &ScenarioFile, errs: &mut Vec<Diagnostic>) -> ProviderList {
+    let mut list = ProviderList::default();
+    if let Some(names) = &f.model.providers {
+        let names_all = Provider::ALL
+            .iter()
+            .map(|p| format!("\"{p}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut order = Vec::new();
+        for name in names {
+            match Provider::parse(name) {
+                Some(p) if order.contains(&p) => errs.push(f.diag(
+                    "model.providers",
+                    format!("lists \"{name}\" twice; name each provider once"),
+                )),
+                Some(p) => order.push(p),
+                None => errs.push(f.diag(
+                    "model.providers",
+                    format!("\"{name}\" is not a provider lineside knows; use {names_all}"),
+                )),
+            }
+        }
+        if names.is_empty() {
+            errs.push(f.diag(
+                "model.providers",
+                "is empty; list at least one provider, e.g. [\"cpu\"] (or leave the key out)",
+            ));
+        }
+        if !order.is_empty() {
+            list.order = order;
+        }
+    }
+    if let Some(ov) = &f.model.openvino {
+        if let Some(d) = &ov.device_type {
+            match OpenvinoDevice::parse(d) {
+                Some(dev) => list.openvino_device = dev,
+                None => errs.push(f.diag(
+                    "model.openvino.device_type",
+                    format!(
+                        "\"{d}\" is not an OpenVINO device lineside selects; use {}",
+                        OpenvinoDevice::NAMES
+                    ),
+                )),
+            }
+        }
+    }
+    list
 }
 
 pub fn labels(

@@ -10,7 +10,7 @@ mod keys;
 pub mod schema;
 mod station;
 
-pub use common::{check_id, labels, preprocess_spec, threads};
+pub use common::{check_id, labels, preprocess_spec, providers, threads};
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use file::ScenarioFile;
 pub use keys::{foreign_keys, KeyOwner};

@@ -31,6 +31,18 @@ pub struct ModelSection {
     /// Largest model input accepted, in pixels (width x height; default 8192 x 8192): each
     /// worker holds a float tensor of this size.
     pub max_input_pixels: Option<u64>,
+    /// Execution providers to try in order: "openvino", "cuda", "tensorrt", "cpu"
+    /// (default `["cpu"]`).
+    pub providers: Option<Vec<String>>,
+    /// `[model.openvino]`: options of the OpenVINO provider.
+    pub openvino: Option<OpenvinoSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenvinoSection {
+    /// The OpenVINO device: "CPU" (default), "GPU" or "NPU".
+    pub device_type: Option<String>,
 }
 
 /// `roi` may be written `[x, y, width, height]` or as a table.

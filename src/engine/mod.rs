@@ -1,11 +1,14 @@
 //! ONNX Runtime: loading the library, opening models, running them without copies.
 
 mod model;
+pub mod providers;
 pub mod runtime;
 mod session;
 
+pub use model::choose;
 pub(crate) use model::open_session;
 pub use model::{parse_names, shape_str, ModelInfo, TensorInfo};
+pub use providers::{OpenvinoDevice, Provider, ProviderChoice, ProviderList};
 pub use session::{InferenceSession, SessionOptions};
 
 use std::path::PathBuf;
@@ -27,6 +30,16 @@ pub enum EngineError {
     RuntimeLoad { path: PathBuf, reason: String },
     #[error("{0}")]
     Runtime(String),
+    #[error("execution provider `{provider}`: {reason}")]
+    Provider {
+        provider: &'static str,
+        reason: String,
+    },
+    #[error(
+        "no provider in [model] providers can run the model ({why})\n\
+         Fix: add \"cpu\" at the end of the list (it is always available)"
+    )]
+    NoProvider { why: String },
     #[error("model file {path} does not exist")]
     ModelMissing { path: PathBuf },
     #[error(

@@ -9,6 +9,7 @@ use ort::value::{TensorElementType, ValueType};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::providers::{self, OpenvinoDevice, Provider, ProviderChoice, ProviderList};
 use super::{runtime, EngineError};
 
 /// One input or output of a model. Dynamic dimensions are `-1`.
@@ -159,21 +160,91 @@ fn dtype_name(t: TensorElementType) -> &'static str {
 
 /// Opens a session on a model file, with errors that separate "missing" from "not a model".
 pub(crate) fn open_session(path: &Path, intra_threads: usize) -> Result<Session, EngineError> {
+    open_session_on(path, intra_threads, Provider::Cpu, OpenvinoDevice::Cpu)
+}
+
+/// Opens a session that runs on `provider`. A provider that cannot be attached (library
+/// missing, no device) is an [`EngineError::Provider`]; [`choose`] turns that into a
+/// fallback, a worker opening with an already chosen provider reports it.
+pub(crate) fn open_session_on(
+    path: &Path,
+    intra_threads: usize,
+    provider: Provider,
+    ov_device: OpenvinoDevice,
+) -> Result<Session, EngineError> {
     if !path.is_file() {
         return Err(EngineError::ModelMissing {
             path: path.to_path_buf(),
         });
     }
     let env = runtime::environment()?;
-    Session::builder(env)
+    let builder = Session::builder(env)
         .and_then(|b| Ok(b.with_intra_threads(intra_threads.max(1))?))
         .and_then(|b| Ok(b.with_inter_threads(1)?))
         // Spinning threads burn a core between frames; on a shared line box that steals
         // time from the other scenarios' workers.
         .and_then(|b| Ok(b.with_intra_op_spinning(false)?))
-        // Loading by path (not bytes) lets models with external `.onnx.data` weights load.
-        .and_then(|mut b| b.commit_from_file(path))
-        .map_err(|e| load_error(path, e.to_string()))
+        .map_err(|e| load_error(path, e.to_string()))?;
+    let mut builder =
+        providers::attach(builder, provider, ov_device, intra_threads).map_err(|reason| {
+            EngineError::Provider {
+                provider: provider.name(),
+                reason,
+            }
+        })?;
+    // Loading by path (not bytes) lets models with external `.onnx.data` weights load.
+    builder.commit_from_file(path).map_err(|e| {
+        if provider == Provider::Cpu {
+            load_error(path, e.to_string())
+        } else {
+            // The CPU session already opened this file (`ModelInfo::load`): the provider
+            // refused the model.
+            EngineError::Provider {
+                provider: provider.name(),
+                reason: format!("refused the model: {e}"),
+            }
+        }
+    })
+}
+
+/// Tries `list` in order on the model at `path` and returns the first provider that opens
+/// it, with every provider passed over and why. Logs one warning when any was passed over.
+/// The CPU provider needs no trial: [`ModelInfo::load`] opened the model on it already.
+pub fn choose(
+    path: &Path,
+    list: &ProviderList,
+    intra_threads: usize,
+) -> Result<ProviderChoice, EngineError> {
+    let mut skipped = Vec::new();
+    for &provider in &list.order {
+        let opened = match provider {
+            Provider::Cpu => Ok(()),
+            p => open_session_on(path, intra_threads, p, list.openvino_device).map(drop),
+        };
+        match opened {
+            Ok(()) => {
+                let choice = ProviderChoice {
+                    provider,
+                    openvino_device: list.openvino_device,
+                    skipped,
+                };
+                if let Some(w) = choice.warning() {
+                    tracing::warn!("{}: {w}", path.display());
+                }
+                return Ok(choice);
+            }
+            Err(EngineError::Provider { reason, .. }) => {
+                skipped.push(providers::Skipped { provider, reason })
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let why = skipped
+        .iter()
+        .map(|s| format!("`{}`: {}", s.provider, s.reason))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(EngineError::NoProvider { why })
 }
 
 /// ONNX Runtime names a missing external-weights file in its message; say that, not

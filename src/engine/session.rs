@@ -7,18 +7,37 @@ use std::sync::Arc;
 use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session, SessionOutputs};
 use ort::value::Tensor;
 
-use super::model::open_session;
+use super::model::open_session_on;
+use super::providers::{OpenvinoDevice, Provider, ProviderChoice};
 use super::{EngineError, ModelInfo};
 
 #[derive(Debug, Clone, Copy)]
 pub struct SessionOptions {
     /// ONNX Runtime intra-op threads for this session.
     pub intra_threads: usize,
+    /// The execution provider, as chosen once per scenario (`engine::choose`).
+    pub provider: Provider,
+    pub openvino_device: OpenvinoDevice,
 }
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        SessionOptions { intra_threads: 1 }
+        SessionOptions {
+            intra_threads: 1,
+            provider: Provider::Cpu,
+            openvino_device: OpenvinoDevice::Cpu,
+        }
+    }
+}
+
+impl SessionOptions {
+    /// Sessions of `intra_threads` threads on the provider of `choice`.
+    pub fn on(choice: &ProviderChoice, intra_threads: usize) -> SessionOptions {
+        SessionOptions {
+            intra_threads,
+            provider: choice.provider,
+            openvino_device: choice.openvino_device,
+        }
     }
 }
 
@@ -41,7 +60,12 @@ impl InferenceSession {
         input_shape: [usize; 4],
         opts: SessionOptions,
     ) -> Result<Self, EngineError> {
-        let session = open_session(&info.path, opts.intra_threads)?;
+        let session = open_session_on(
+            &info.path,
+            opts.intra_threads,
+            opts.provider,
+            opts.openvino_device,
+        )?;
         let contract = |message: String| EngineError::Contract {
             model: info.id.clone(),
             message,

@@ -105,8 +105,10 @@ impl Backbone {
         let session = InferenceSession::open(
             Arc::clone(&plan.model),
             plan.preprocess.tensor_shape(),
+            // Fitting is offline work: always the CPU provider, whatever the scenario runs on.
             SessionOptions {
                 intra_threads: threads,
+                ..SessionOptions::default()
             },
         )?;
         Ok(Backbone {

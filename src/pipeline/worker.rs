@@ -36,7 +36,7 @@ impl Worker {
         let mut session = InferenceSession::open(
             std::sync::Arc::clone(&plan.model),
             spec.tensor_shape(),
-            SessionOptions { intra_threads },
+            SessionOptions::on(&plan.provider, intra_threads),
         )?;
         let outputs = plan.head.preallocated_outputs();
         if !outputs.is_empty() {

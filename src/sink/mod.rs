@@ -44,6 +44,8 @@ pub struct SinkContext<'a> {
     /// This run's id (`run_id` in records and the summary).
     pub run_id: &'a str,
     pub workers: usize,
+    /// The execution provider the workers' sessions run on ("cpu", "openvino (CPU)").
+    pub provider: &'a str,
     /// Shared by every record of the run.
     pub record: Arc<RecordContext>,
     /// The scenario's live state: a sink with a link (PLC, broker) reports it here.

@@ -94,6 +94,7 @@ impl RunStats {
                 head: p(&self.head, 0.5),
             },
             workers,
+            provider: None,
             defect_log: defect_log.display().to_string(),
         }
     }
@@ -146,6 +147,9 @@ pub struct Summary {
     pub latency_ms: Percentiles,
     pub stage_p50_ms: Stages,
     pub workers: usize,
+    /// The execution provider that ran the model (`[model] providers`), e.g. "openvino (CPU)".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
     pub defect_log: String,
 }
 
@@ -166,6 +170,12 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl Summary {
+    /// Names the execution provider that ran the model.
+    pub fn with_provider(mut self, provider: &str) -> Summary {
+        self.provider = Some(provider.to_string());
+        self
+    }
+
     /// Adds what the scenario's status and PLC link counted beside the outcome stream.
     pub fn with_line_side(mut self, status: &ScenarioStatus, plc: Option<&PlcLink>) -> Summary {
         self.late_verdicts = status.late_verdicts.load(Ordering::Relaxed);
@@ -244,6 +254,7 @@ pub const KIND: SinkKind = SinkKind {
             path,
             defect_log: ctx.output_dir.join("defects.jsonl"),
             workers: ctx.workers,
+            provider: ctx.provider.to_string(),
             file_mode: ctx.file_mode,
             status: Arc::clone(&ctx.status),
             plc: ctx.plc.clone(),
@@ -261,6 +272,7 @@ struct SummarySink {
     path: std::path::PathBuf,
     defect_log: std::path::PathBuf,
     workers: usize,
+    provider: String,
     status: Arc<ScenarioStatus>,
     plc: Option<Arc<PlcLink>>,
     /// Rewrite period while running (`[output] summary_every_s`).
@@ -273,7 +285,8 @@ impl SummarySink {
         let summary = self
             .stats
             .summary(&self.scenario, &self.run_id, &self.defect_log, self.workers)
-            .with_line_side(&self.status, self.plc.as_deref());
+            .with_line_side(&self.status, self.plc.as_deref())
+            .with_provider(&self.provider);
         summary.write_json(&self.path, self.file_mode)
     }
 }
