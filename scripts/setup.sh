@@ -73,7 +73,7 @@ if ! "$VENV/bin/python" -c 'import rapidocr_onnxruntime, pyclipper, shapely' 2>/
 fi
 # 5 MP sample frames for tiled PatchCore (fabric and metal, 2592x1944, with planted
 # defects of known size): rendered by the committed generator, not committed. About
-# 0.9 GB; LINESIDE_SKIP_FRAMES=1 skips them (only scripts/eval-frames.sh reads them; the
+# 0.6 GB, 2.6 CPU-minutes; LINESIDE_SKIP_FRAMES=1 skips them (only scripts/eval-frames.sh reads them; the
 # tests render their own few frames).
 if [ "${LINESIDE_SKIP_FRAMES:-0}" != 1 ]; then
   for set in fabric metal; do
