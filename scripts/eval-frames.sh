@@ -31,3 +31,5 @@ for s in "${SETS[@]}"; do
     --json "out/eval/$s-frames.json"
   echo "$s: eval in $((SECONDS - start)) s"
 done
+# The "5 MP frames" section of each model card, from the JSON above.
+"$PY" tools/datasets/frame_card.py out/eval "${SETS[@]}"
