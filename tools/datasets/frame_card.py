@@ -7,6 +7,7 @@ section if it is there).
 """
 import json
 import os
+import re
 import sys
 
 HEAD = "## 5 MP frames (tiled, calibrated for the frame)"
@@ -17,6 +18,10 @@ for s in sets:
     fit = json.load(open(os.path.join(src, f"{s}-frames.fit.json")))
     ev = json.load(open(os.path.join(src, f"{s}-frames.json")))
     meta = json.load(open(os.path.join("data/frames", s, "dataset.json")))
+    # One line, and the f32 0.01 of older fits printed as 0.01.
+    method = re.sub(r"0\.0099999+\d*", "0.01", " ".join(fit["calibration"].split()))
+    goods = [i["score"] for i in ev["images"] if i["kind"] == "good"]
+    bads = [i["score"] for i in ev["images"] if i["kind"] != "good"]
     lines = [
         HEAD,
         "",
@@ -27,7 +32,9 @@ for s in sets:
         "",
         f"- Fit: {fit['train_images']} good frames fitted ({fit['training_tiles']} tiles drawn, "
         f"{fit['patches']} patches → bank {fit['bank_rows']} x {fit['dim']}), {fit['holdout_images']} frames held out.",
-        f"- Calibration: {fit['calibration']}.",
+        f"- Calibration: {method}.",
+        f"- Good-frame scores (normalised, threshold 0.5): largest {max(goods):.3f}, median {sorted(goods)[len(goods) // 2]:.3f}; "
+        f"smallest defect-frame score {min(bads):.3f}.",
         f"- Thresholds (raw distance): image {fit['image_threshold']:.4f}, pixel {fit['pixel_threshold']:.4f}.",
         f"- Fit time: features {fit['seconds']['features']:.1f} s, coreset {fit['seconds']['coreset']:.1f} s, "
         f"calibration {fit['seconds']['calibration']:.1f} s, total {fit['seconds']['total']:.1f} s "
