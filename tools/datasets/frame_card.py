@@ -40,7 +40,7 @@ for s in sets:
         f"calibration {fit['seconds']['calibration']:.1f} s, total {fit['seconds']['total']:.1f} s "
         "(2-core dev machine shared with two other builds; debug-profile binary).",
         "",
-        f"`lineside eval scenarios/fitted/{s}-frames.toml --data data/frames/{s}` (threshold {ev['threshold']}):",
+        f"`lineside eval scenarios/fitted/{s}-frames.toml --data {ev['data']}` (threshold {ev['threshold']}):",
         "",
         f"- **False rejects: {ev['false_rejects']} of {ev['good_images']} good frames ({pct(ev['false_reject_rate'])})**.",
         f"- NG frames without a named defect: {ev['ng_without_defects']}.",
