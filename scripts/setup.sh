@@ -103,6 +103,18 @@ if ! "$VENV/bin/python" -c 'import rapidocr_onnxruntime, pyclipper, shapely' 2>/
   log "installing the OCR reference (rapidocr) into $VENV"
   "$VENV/bin/python" -m pip install -q --no-deps -r "$ROOT/tools/requirements-ocr-reference.txt"
 fi
+# 5 MP sample frames for tiled PatchCore (fabric and metal, 2592x1944, with planted
+# defects of known size): rendered by the committed generator, not committed. About
+# 0.6 GB, 2.6 CPU-minutes; LINESIDE_SKIP_FRAMES=1 skips them (only scripts/eval-frames.sh reads them; the
+# tests render their own few frames).
+if [ "${LINESIDE_SKIP_FRAMES:-0}" != 1 ]; then
+  for set in fabric metal; do
+    if [ ! -f "$ROOT/data/frames/$set/dataset.json" ]; then
+      log "rendering the 5 MP sample frames of $set into data/frames/$set (a few minutes)"
+      "$VENV/bin/python" "$ROOT/tools/datasets/make_frame_sets.py" --out "$ROOT/data/frames" --sets "$set" >/dev/null
+    fi
+  done
+fi
 # Tools only the tests use (scripts/test.sh sets LINESIDE_SETUP_TESTS=1): headless Chromium
 # opens the QA report the way a supervisor's browser would.
 if [ "${LINESIDE_SETUP_TESTS:-0}" = 1 ]; then

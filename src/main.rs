@@ -713,10 +713,17 @@ fn fit(
         r.bank_rows,
         r.dim
     );
+    if let Some(tiles) = r.frame_tiles {
+        println!(
+            "tiled: bank drawn from {} tiles; threshold calibrated for frames of {tiles} tiles",
+            r.training_tiles
+        );
+    }
     println!(
         "thresholds (raw distance): image {:.4}, pixel {:.4}",
         r.image_threshold, r.pixel_threshold
     );
+    println!("calibration: {}", r.calibration);
     println!(
         "time: features {:.2} s, coreset {:.2} s, calibration {:.2} s, total {:.2} s",
         r.seconds.features, r.seconds.coreset, r.seconds.calibration, r.seconds.total

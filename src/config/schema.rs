@@ -112,6 +112,15 @@ pub struct FitSection {
     /// Optional labelled images for the threshold: `good/`, `<defect>/` and
     /// `ground_truth/<defect>/<stem>_mask.png`, relative to this file.
     pub validation: Option<PathBuf>,
+    /// Tiled scenarios: how many tiles of the grid are drawn (seeded) from each training
+    /// image larger than a tile (default 8; 0 = every tile).
+    pub tiles_per_frame: Option<usize>,
+    /// Tiled scenarios: the share of good frames the calibrated threshold may reject
+    /// (default 0.01).
+    pub frame_false_reject: Option<f32>,
+    /// Tiled scenarios: `[width, height]` of the frames the line delivers, when the
+    /// hold-out images are smaller (crops); default: the hold-out images' own size.
+    pub frame_size: Option<[u32; 2]>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -1,5 +1,6 @@
 //! Threshold calibration from the hold-out and validation scores.
 
+use super::extreme::Gumbel;
 use crate::patchcore::artifact::{Normalisation, Thresholds};
 
 /// Scores of the calibration images: image scores with labels, and pixel values with
@@ -36,6 +37,11 @@ impl Calibration {
             self.pixels.extend_from_slice(map);
             self.pixel_defective.extend_from_slice(l);
         }
+    }
+
+    /// Whether the pixel threshold comes from labelled defect pixels (F1-optimal).
+    pub(super) fn pixel_is_f1(&self) -> bool {
+        f1_optimal_threshold(&self.pixels, &self.pixel_defective).is_some()
     }
 
     /// F1-optimal thresholds where defective samples exist (anomalib's
@@ -85,6 +91,89 @@ impl Calibration {
             ),
             calibration_images: holdout + validation,
         }
+    }
+}
+
+/// Tile-level scores of good hold-out frames, scored tile by tile as `run` scores them.
+#[derive(Default)]
+pub(super) struct FrameScores {
+    /// Each tile's image score (its largest patch distance).
+    pub tiles: Vec<f32>,
+    /// Each tile's largest anomaly-map value.
+    pub tile_map_max: Vec<f32>,
+    /// Each frame's score: the largest of its tiles'.
+    pub frames: Vec<f32>,
+    /// Tiles in the largest hold-out frame.
+    pub tiles_per_frame: usize,
+}
+
+impl FrameScores {
+    pub(super) fn add_tile(&mut self, score: f32, map: &[f32]) {
+        self.tiles.push(score);
+        let top = map.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        self.tile_map_max.push(top);
+    }
+
+    /// Replaces the image threshold with the frame-level one: a Gumbel law fitted to the
+    /// tile scores, raised to the `frame_tiles` tiles of an inspected frame, at a
+    /// false-reject rate `alpha` per frame (never below the largest hold-out frame
+    /// score). The pixel threshold likewise from the tiles' map maxima, unless labelled
+    /// defect pixels set it (F1). The image range for the normalisation is that of the
+    /// tile scores.
+    pub(super) fn calibrate(
+        &self,
+        t: &mut Thresholds,
+        frame_tiles: usize,
+        alpha: f64,
+        pixel_from_f1: bool,
+    ) {
+        let largest = |v: &[f32]| v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let level = |samples: &[f32], observed: f32| -> (f32, Option<Gumbel>) {
+            match Gumbel::fit(samples) {
+                Some(g) => (
+                    (g.max_quantile(frame_tiles, alpha) as f32).max(observed),
+                    Some(g),
+                ),
+                None => (observed, None),
+            }
+        };
+        let (image, g_img) = level(&self.tiles, largest(&self.frames));
+        if !image.is_finite() {
+            return;
+        }
+        t.image = Normalisation {
+            threshold: image,
+            min: self.tiles.iter().copied().fold(f32::INFINITY, f32::min),
+            max: largest(&self.tiles).max(image),
+        };
+        let mut pixel_rule = "F1-optimal on labelled validation pixels".to_string();
+        if !pixel_from_f1 {
+            let (pixel, g_pix) = level(&self.tile_map_max, largest(&self.tile_map_max));
+            if pixel.is_finite() {
+                t.pixel.threshold = pixel;
+                t.pixel.max = t.pixel.max.max(pixel);
+                pixel_rule = describe("map maxima", g_pix);
+            }
+        }
+        t.method = format!(
+            "frame-level extreme-value calibration on {} good hold-out frame(s) ({} tiles): \
+             image: {}; pixel: {pixel_rule}; threshold for a false-reject rate of {alpha:.4} \
+             per frame of {frame_tiles} tiles, at least the largest hold-out value; \
+             min/max = range of the tile scores",
+            self.frames.len(),
+            self.tiles.len(),
+            describe("tile scores", g_img),
+        );
+    }
+}
+
+fn describe(what: &str, g: Option<Gumbel>) -> String {
+    match g {
+        Some(g) => format!(
+            "Gumbel fit to the {what} (mu {:.4}, beta {:.4})",
+            g.mu, g.beta
+        ),
+        None => format!("largest of the {what} (too few to fit a law)"),
     }
 }
 

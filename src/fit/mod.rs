@@ -7,9 +7,15 @@
 //! 4. Score the hold-out images against the bank and set the thresholds and the
 //!    normalisation from them (anomalib's rule when only good samples exist: the largest
 //!    good score is the threshold).
+//!
+//! Tiled scenarios (`[head] tile`) fit and calibrate at the scale of inspection: training
+//! images larger than a tile give `tiles_per_frame` tiles of the scenario's own grid, and
+//! the hold-out frames are scored tile by tile exactly as `run` scores them; the image
+//! threshold is the frame-level one of [`extreme`] (a false-reject rate per frame).
 //! 5. Write the artifact (`docs/patchcore.md#artifact-format-lspc-version-1`).
 
 mod calibration;
+pub mod extreme;
 mod holdout;
 mod plan;
 
@@ -26,12 +32,14 @@ use serde::Serialize;
 use crate::dataset::{labelled_images, list_images, load_mask, load_rgb, DatasetError};
 use crate::engine::{EngineError, InferenceSession, SessionOptions};
 use crate::frame::{FrameLayout, PixelFormat};
-use crate::heads::PatchCoreScorer;
+use crate::heads::{PatchCoreScorer, TileSet, Tiling};
 use crate::patchcore::artifact::*;
 use crate::patchcore::coreset::{greedy_coreset, CoresetOptions};
-use crate::patchcore::{FeatureLayout, MemoryBank, PatchAssembler, LAYER_S16, LAYER_S8};
+use crate::patchcore::{
+    FeatureLayout, MemoryBank, PatchAssembler, SplitMix64, TileSpec, LAYER_S16, LAYER_S8,
+};
 use crate::preprocess::{PreprocessError, Preprocessor};
-use calibration::Calibration;
+use calibration::{Calibration, FrameScores};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FitError {
@@ -83,6 +91,11 @@ pub struct FitReport {
     pub calibration: String,
     /// Labelled validation images read (`[fit] validation`), good and defective.
     pub validation_images: usize,
+    /// Tiles (or whole images) the memory bank was drawn from.
+    pub training_tiles: usize,
+    /// Tiled scenarios: the tile count of the inspected frame the threshold was
+    /// calibrated for.
+    pub frame_tiles: Option<usize>,
     pub seconds: Seconds,
 }
 
@@ -94,10 +107,32 @@ pub struct Seconds {
     pub total: f64,
 }
 
-/// The backbone with the scenario's preprocessing: image file → feature maps.
+/// The backbone session: preprocessed image (or tile) → feature maps.
 struct Backbone {
-    pre: Preprocessor,
     session: InferenceSession,
+}
+
+/// One decoded image file.
+struct Picture {
+    path: PathBuf,
+    rgb: Vec<u8>,
+    layout: FrameLayout,
+}
+
+impl Picture {
+    fn load(path: &std::path::Path) -> Result<Self, FitError> {
+        let (rgb, w, h) = load_rgb(path)?;
+        Ok(Picture {
+            path: path.to_path_buf(),
+            rgb,
+            layout: FrameLayout::packed(w, h, PixelFormat::Rgb24),
+        })
+    }
+
+    /// Whether a tiled scenario cuts this image into tiles (it is larger than one).
+    fn is_frame(&self, tile: Option<TileSpec>) -> bool {
+        tile.is_some_and(|t| self.layout.width > t.width || self.layout.height > t.height)
+    }
 }
 
 impl Backbone {
@@ -111,24 +146,20 @@ impl Backbone {
                 ..SessionOptions::default()
             },
         )?;
-        Ok(Backbone {
-            pre: Preprocessor::new(plan.preprocess.clone()),
-            session,
-        })
+        Ok(Backbone { session })
     }
 
-    /// Runs one image and hands the two feature maps to `use_maps`.
+    /// Runs `pic` through `pre` (the scenario's preprocessing, or one tile's) and the
+    /// backbone, and hands the two feature maps to `use_maps`.
     fn features<T>(
         &mut self,
-        path: &std::path::Path,
+        pre: &mut Preprocessor,
+        pic: &Picture,
         use_maps: impl FnOnce(&[f32], &[f32]) -> T,
     ) -> Result<T, FitError> {
-        let (rgb, w, h) = load_rgb(path)?;
-        let layout = FrameLayout::packed(w, h, PixelFormat::Rgb24);
-        self.pre
-            .run(&rgb, &layout, self.session.input_mut())
+        pre.run(&pic.rgb, &pic.layout, self.session.input_mut())
             .map_err(|source| FitError::Preprocess {
-                path: path.to_path_buf(),
+                path: pic.path.clone(),
                 source,
             })?;
         let outputs = self.session.run()?;
@@ -149,6 +180,9 @@ impl Backbone {
         Ok(use_maps(get(LAYER_S8)?, get(LAYER_S16)?))
     }
 }
+
+/// Mixed into the seed so the tile draw has its own stream.
+const TILE_SALT: u64 = 0x711e_5a17;
 
 fn bar(len: u64, what: &str, opts: &FitOptions) -> ProgressBar {
     let b = ProgressBar::new(len);
@@ -195,20 +229,57 @@ pub fn fit(plan: &FitPlan, opts: &FitOptions) -> Result<FitReport, FitError> {
     );
     let (dim, per_image) = (layout.dim(), layout.patches());
 
-    // 2. Patch features of every training image.
+    // 2. Patch features of every training image (tiled scenarios: of tiles drawn from
+    // each image larger than a tile, on the grid `run` will use).
     let mut assembler = PatchAssembler::new(layout);
-    let mut features = vec![0.0f32; train.len() * per_image * dim];
+    let mut whole = Preprocessor::new(plan.preprocess.clone());
+    let mut tiles = plan.tile.map(|spec| {
+        TileSet::new(Tiling {
+            spec,
+            stretch: true,
+        })
+    });
+    let mut draw = SplitMix64::new(plan.seed ^ TILE_SALT);
+    let mut features: Vec<f32> = Vec::new();
+    let mut add_patches =
+        |backbone: &mut Backbone, pre: &mut Preprocessor, pic: &Picture| -> Result<(), FitError> {
+            let start = features.len();
+            features.resize(start + per_image * dim, 0.0);
+            backbone.features(pre, pic, |s8, s16| {
+                assembler.assemble(s8, s16, &mut features[start..])
+            })
+        };
     let pb = bar(train.len() as u64, "features", opts);
-    for (slot, &i) in train.iter().enumerate() {
-        let dst = &mut features[slot * per_image * dim..(slot + 1) * per_image * dim];
-        backbone.features(&files[i], |s8, s16| assembler.assemble(s8, s16, dst))?;
+    for &i in &train {
+        let pic = Picture::load(&files[i])?;
+        match tiles.as_mut().filter(|_| pic.is_frame(plan.tile)) {
+            Some(set) => {
+                let (_, grid) = set
+                    .for_frame(&plan.preprocess, pic.layout.width, pic.layout.height)
+                    .map_err(|source| FitError::Preprocess {
+                        path: pic.path.clone(),
+                        source,
+                    })?;
+                let mut order: Vec<usize> = (0..grid.len()).collect();
+                draw.shuffle(&mut order);
+                let take = match plan.tiles_per_frame {
+                    0 => order.len(),
+                    n => n.min(order.len()),
+                };
+                for &t in &order[..take] {
+                    add_patches(&mut backbone, &mut grid[t].pre, &pic)?;
+                }
+            }
+            None => add_patches(&mut backbone, &mut whole, &pic)?,
+        }
         pb.inc(1);
     }
     pb.finish();
     let t_features = t0.elapsed().as_secs_f64();
 
     // 3. Coreset.
-    let patches = train.len() * per_image;
+    let patches = features.len() / dim.max(1);
+    let training_tiles = patches / per_image.max(1);
     // round(n x ratio): f32 ratios such as 0.1 sit slightly above their decimal value.
     let k = ((patches as f64 * f64::from(plan.coreset_ratio)).round() as usize).clamp(1, patches);
     let pb = bar(k as u64, "coreset", opts);
@@ -248,16 +319,44 @@ pub fn fit(plan: &FitPlan, opts: &FitOptions) -> Result<FitReport, FitError> {
     };
     let mut cal = Calibration::default();
     let mut map = vec![0.0f32; mw * mh];
+    let mut frames = FrameScores::default();
     let pb = bar((holdout.len() + validation.len()) as u64, "calibrate", opts);
     for &i in &holdout {
-        let s = backbone.features(&files[i], |s8, s16| {
-            scorer.score_features(s8, s16, &mut map)
-        })?;
-        cal.add(s, false, &map, Some(&vec![false; map.len()]));
+        let pic = Picture::load(&files[i])?;
+        let Some(set) = tiles.as_mut() else {
+            let s = backbone.features(&mut whole, &pic, |s8, s16| {
+                scorer.score_features(s8, s16, &mut map)
+            })?;
+            cal.add(s, false, &map, Some(&vec![false; map.len()]));
+            pb.inc(1);
+            continue;
+        };
+        // As `run` scores a frame: every tile of the grid; the frame score is the
+        // largest tile score.
+        let (_, grid) = set
+            .for_frame(&plan.preprocess, pic.layout.width, pic.layout.height)
+            .map_err(|source| FitError::Preprocess {
+                path: pic.path.clone(),
+                source,
+            })?;
+        let mut frame = f32::NEG_INFINITY;
+        for tile in grid.iter_mut() {
+            let s = backbone.features(&mut tile.pre, &pic, |s8, s16| {
+                scorer.score_features(s8, s16, &mut map)
+            })?;
+            frames.add_tile(s, &map);
+            frame = frame.max(s);
+            // Good tiles set the normalisation range; their pixels stay out of the
+            // pixel F1 (the validation images decide it where there are any).
+            cal.add(s, false, &map, None);
+        }
+        frames.frames.push(frame);
+        frames.tiles_per_frame = frames.tiles_per_frame.max(grid.len());
         pb.inc(1);
     }
     for item in &validation {
-        let s = backbone.features(&item.image, |s8, s16| {
+        let pic = Picture::load(&item.image)?;
+        let s = backbone.features(&mut whole, &pic, |s8, s16| {
             scorer.score_features(s8, s16, &mut map)
         })?;
         // A defect image without a mask still counts for the image threshold; its pixels
@@ -272,6 +371,29 @@ pub fn fit(plan: &FitPlan, opts: &FitOptions) -> Result<FitReport, FitError> {
     }
     pb.finish();
     header.thresholds = cal.thresholds(holdout.len(), validation.len());
+    let mut frame_tiles = None;
+    if let Some(set) = tiles.as_mut() {
+        let count = match plan.frame_size {
+            Some([w, h]) => {
+                set.for_frame(&plan.preprocess, w, h)
+                    .map_err(|source| FitError::Preprocess {
+                        path: plan.file.clone(),
+                        source,
+                    })?
+                    .0
+                    .count
+            }
+            None => frames.tiles_per_frame.max(1),
+        };
+        let pixel_f1 = cal.pixel_is_f1();
+        frames.calibrate(
+            &mut header.thresholds,
+            count,
+            f64::from(plan.frame_false_reject),
+            pixel_f1,
+        );
+        frame_tiles = Some(count);
+    }
     let (img_t, pix_t) = (
         header.thresholds.image.threshold,
         header.thresholds.pixel.threshold,
@@ -293,6 +415,8 @@ pub fn fit(plan: &FitPlan, opts: &FitOptions) -> Result<FitReport, FitError> {
         pixel_threshold: pix_t,
         calibration: header.thresholds.method.clone(),
         validation_images: validation.len(),
+        training_tiles,
+        frame_tiles,
         seconds: Seconds {
             features: t_features,
             coreset: t_coreset,

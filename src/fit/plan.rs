@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::config::{preprocess_spec, Diagnostic, ScenarioFile};
 use crate::engine::ModelInfo;
 use crate::heads::patchcore::{self, backbone_defaults, check_backbone, PatchCoreHeadKeys};
+use crate::patchcore::TileSpec;
 use crate::preprocess::PreprocessSpec;
 
 /// Everything `lineside fit` needs from a scenario file.
@@ -26,6 +27,15 @@ pub struct FitPlan {
     pub validation: Option<PathBuf>,
     /// Where the fitted model goes (`[head] artifact`).
     pub artifact: PathBuf,
+    /// `[head] tile`: the scenario inspects frames as tiles, so the fit draws its
+    /// training tiles from large images and calibrates the frame-level score.
+    pub tile: Option<TileSpec>,
+    /// Tiles drawn from each training image larger than a tile (0 = all).
+    pub tiles_per_frame: usize,
+    /// Target share of good frames rejected (tiled calibration).
+    pub frame_false_reject: f32,
+    /// The inspected frame size, when the hold-out images are smaller than it.
+    pub frame_size: Option<[u32; 2]>,
 }
 
 /// Loads and checks a scenario for `lineside fit`.
@@ -101,6 +111,45 @@ pub fn fit_plan(path: &Path) -> Result<FitPlan, Vec<Diagnostic>> {
             "must be at least 2 (one to fit, one to calibrate)",
         ));
     }
+    let tile = head.as_ref().and_then(|h| {
+        let [w, ht] = h.tile?;
+        let overlap = h.tile_overlap.unwrap_or(32);
+        if w < 16 || ht < 16 || overlap >= w.min(ht) / 2 {
+            errs.push(f.diag(
+                "head.tile",
+                "tiles must be at least 16x16 frame pixels, with tile_overlap less than half a tile (e.g. tile = [256, 256], tile_overlap = 32)",
+            ));
+            return None;
+        }
+        Some(TileSpec {
+            width: w,
+            height: ht,
+            overlap,
+        })
+    });
+    let frame_false_reject = fit.frame_false_reject.unwrap_or(0.01);
+    if !(frame_false_reject > 0.0 && frame_false_reject < 0.5) {
+        errs.push(f.diag(
+            "fit.frame_false_reject",
+            "must be a fraction in (0, 0.5), e.g. 0.01: the share of good frames the threshold may reject",
+        ));
+    }
+    if fit.frame_size.is_some_and(|[w, h]| w == 0 || h == 0) {
+        errs.push(f.diag(
+            "fit.frame_size",
+            "must be [width, height] in pixels, e.g. [2592, 1944]",
+        ));
+    }
+    if tile.is_none()
+        && (fit.tiles_per_frame.is_some()
+            || fit.frame_false_reject.is_some()
+            || fit.frame_size.is_some())
+    {
+        errs.push(f.diag(
+            "fit",
+            "tiles_per_frame, frame_false_reject and frame_size apply to tiled scenarios: set [head] tile = [width, height] or remove them",
+        ));
+    }
     let model_path = f.resolve(&f.model.path);
     let model = match ModelInfo::load(&model_path) {
         Ok(m) => Arc::new(m),
@@ -128,6 +177,10 @@ pub fn fit_plan(path: &Path) -> Result<FitPlan, Vec<Diagnostic>> {
             min_images,
             validation,
             artifact,
+            tile,
+            tiles_per_frame: fit.tiles_per_frame.unwrap_or(8),
+            frame_false_reject,
+            frame_size: fit.frame_size,
         }),
         _ => Err(errs),
     }

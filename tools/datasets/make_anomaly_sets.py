@@ -27,7 +27,8 @@ Textures:
   top half of the photo, test crops from the bottom half, so no test pixel was ever seen
   in training; each crop is slightly rotated (±8°) and scaled (a ~200 px window to 256).
 - fabric (woven), metal (brushed), pcb (traces and pads), paper, leather: procedural, a
-  fresh random sample per image.
+  fresh random sample per image (fabric and metal render at any size: make_frame_sets.py
+  draws 2592x1944 frames of them with the same weave and grain).
 
 Defects (each with an exact mask: the pixels the defect changed): scratch, stain, hole,
 crack, missing_print (a patch of the pattern is missing: flat fill / removed copper).
@@ -110,9 +111,9 @@ def photo(name, rng, split):
     return to_rgb(crop * gain, PHOTO_TINT[name])
 
 
-def fabric(rng):
+def fabric(rng, shape=(SIZE, SIZE)):
     p = 8.0  # thread period in pixels
-    yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
     ang = np.deg2rad(rng.normal(0, 1.0))
     u = xx * np.cos(ang) + yy * np.sin(ang) + rng.uniform(0, p)
     v = -xx * np.sin(ang) + yy * np.cos(ang) + rng.uniform(0, p)
@@ -120,18 +121,19 @@ def fabric(rng):
     weft = 0.5 + 0.5 * np.cos(2 * np.pi * v / p)
     over = (np.floor(u / p) + np.floor(v / p)) % 2
     tex = np.where(over > 0, 0.35 + 0.45 * warp, 0.35 + 0.45 * weft)
-    tex = tex + 0.04 * noise(rng, 1.0) + 0.03 * noise(rng, 20.0)
+    tex = tex + 0.04 * noise(rng, 1.0, shape) + 0.03 * noise(rng, 20.0, shape)
     base = np.array([0.35, 0.45, 0.75], np.float32) * (1 + 0.03 * rng.standard_normal(3))
     return tex[..., None] * base[None, None, :] * 1.5
 
 
-def metal(rng):
-    n = rng.standard_normal((SIZE, SIZE * 2)).astype(np.float32)
-    n = cv2.blur(n, (61, 1), borderType=cv2.BORDER_REFLECT)[:, SIZE // 2 : SIZE // 2 + SIZE]
+def metal(rng, shape=(SIZE, SIZE)):
+    h, w = shape
+    n = rng.standard_normal((h, w * 2)).astype(np.float32)
+    n = cv2.blur(n, (61, 1), borderType=cv2.BORDER_REFLECT)[:, w // 2 : w // 2 + w]
     n = n / (n.std() + 1e-6)
-    yy = np.linspace(-1, 1, SIZE, dtype=np.float32)[:, None]
+    yy = np.linspace(-1, 1, h, dtype=np.float32)[:, None]
     light = 0.62 + 0.08 * rng.uniform(-1, 1) * yy
-    g = light + 0.05 * n + 0.02 * noise(rng, 30.0)
+    g = light + 0.05 * n + 0.02 * noise(rng, 30.0, shape)
     return to_rgb(g, (0.95, 0.97, 1.0))
 
 

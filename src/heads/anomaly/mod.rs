@@ -27,7 +27,7 @@ use super::regions::{Region, RegionFinder};
 use super::{f32_output, FrameGeometry, FrameRef, Head, HeadError, TileLayout, TileView, Tiling};
 use crate::patchcore::{Artifact, TileSpec};
 use crate::preprocess::Transform;
-use crate::verdict::{Defect, Failure, Inspection, Verdict};
+use crate::verdict::{Defect, Failure, Inspection};
 
 /// Where the score and map come from.
 #[derive(Debug, Clone)]
@@ -51,6 +51,9 @@ pub struct AnomalyConfig {
     pub score_threshold: Option<f32>,
     pub pixel_threshold: f32,
     pub min_area_px: f32,
+    /// An image score at the threshold rejects only when a region reaches `min_area_px`
+    /// (a minimum area is set and `reject_without_region` is off).
+    pub region_decides: bool,
     /// Frame pixel size in millimetres, for defect areas in mm².
     pub mm_per_px: Option<f32>,
     pub max_defects: usize,
@@ -243,21 +246,29 @@ impl AnomalyHead {
         Ok(())
     }
 
+    /// The verdict: the image score (or the export's label) against the threshold, then
+    /// the regions. With a minimum defect area (`region_decides`), a score at the
+    /// threshold rejects only when some region above the pixel threshold reaches that
+    /// area: one hot patch does not reject a part. An NG part always names a region: the
+    /// thresholded ones, else the strongest.
     fn decide(&mut self, by_label: Option<bool>, geometry: &FrameGeometry, out: &mut Inspection) {
         self.map_box = map_frame_box(geometry);
         let reported = self.score.clamp(0.0, 1.0);
         out.score = Some(reported);
         out.score_uncapped = Some(self.score);
         let threshold = self.cfg.score_threshold.unwrap_or(0.5);
-        if by_label.unwrap_or(self.score >= threshold) {
+        let has_map = self.map_size.0 > 0;
+        if has_map {
+            self.collect_regions(geometry, out);
+        }
+        let found = !out.defects.is_empty() || out.defects_truncated > 0;
+        let score_ng = by_label.unwrap_or(self.score >= threshold);
+        if score_ng && (found || !(has_map && self.cfg.region_decides)) {
             out.fail(Failure::AnomalyScore {
                 score: reported,
                 threshold,
             });
-        }
-        if self.map_size.0 > 0 {
-            self.collect_regions(geometry, out);
-            if out.verdict == Verdict::Ng && out.defects.is_empty() && out.defects_truncated == 0 {
+            if has_map && !found {
                 self.strongest_region(geometry, out);
             }
         }
@@ -461,6 +472,7 @@ impl Head for AnomalyHead {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verdict::Verdict;
 
     fn head(pixel_threshold: f32) -> AnomalyHead {
         AnomalyHead::new(AnomalyConfig {
@@ -472,6 +484,7 @@ mod tests {
             score_threshold: Some(0.5),
             pixel_threshold,
             min_area_px: 0.0,
+            region_decides: false,
             mm_per_px: None,
             max_defects: 8,
             tile: None,
@@ -510,6 +523,63 @@ mod tests {
         assert_eq!(d.bbox, [2.0, 2.0, 4.0, 2.0]);
         assert_eq!(d.area_px, 8.0);
         assert!((d.score - 0.45).abs() < 1e-6);
+    }
+
+    #[test]
+    fn issue_15_min_area_decides_on_regions_and_ng_always_names_one() {
+        // One hot map pixel (area 4 frame px at scale 2) above the pixel threshold, image
+        // score past the threshold, minimum area 8 px.
+        #[rustfmt::skip]
+        let hot = vec![
+            0.1, 0.1, 0.1, 0.1,
+            0.1, 0.9, 0.1, 0.1,
+            0.1, 0.1, 0.1, 0.1,
+            0.1, 0.1, 0.1, 0.1,
+        ];
+        let with_min_area = |region_decides: bool| {
+            let mut h = head(0.5);
+            h.cfg.min_area_px = 8.0;
+            h.cfg.region_decides = region_decides;
+            (h.map, h.map_size, h.score) = (hot.clone(), (4, 4), 0.9);
+            let mut out = Inspection::with_capacity(0, 8);
+            h.decide(None, &geometry(), &mut out);
+            out
+        };
+        // The area rule decides: the hot pixel is below it, the part is OK.
+        let out = with_min_area(true);
+        assert_eq!((out.verdict, out.defects.len()), (Verdict::Ok, 0));
+        // `reject_without_region = true`: the score alone rejects, naming the strongest
+        // region with its area.
+        let out = with_min_area(false);
+        assert_eq!(out.verdict, Verdict::Ng);
+        assert_eq!(out.defects.len(), 1);
+        assert_eq!(out.defects[0].area_px, 4.0);
+        assert!((out.defects[0].score - 0.9).abs() < 1e-6);
+        // A region of 2x2 map pixels (16 frame px) reaches the minimum: NG with it.
+        let mut h = head(0.5);
+        (h.cfg.min_area_px, h.cfg.region_decides) = (8.0, true);
+        let mut map = hot.clone();
+        (map[6], map[9], map[10]) = (0.8, 0.7, 0.6);
+        (h.map, h.map_size, h.score) = (map, (4, 4), 0.9);
+        let mut out = Inspection::with_capacity(0, 8);
+        h.decide(None, &geometry(), &mut out);
+        assert_eq!(out.verdict, Verdict::Ng);
+        assert_eq!(out.defects.len(), 1);
+        assert_eq!(out.defects[0].area_px, 16.0);
+        // Whatever the map, an NG never comes without a defect.
+        for (score, pix) in [(0.9, 0.95), (0.6, 0.5), (1.0, 0.2)] {
+            for decides in [false, true] {
+                let mut h = head(pix);
+                (h.cfg.min_area_px, h.cfg.region_decides) = (8.0, decides);
+                (h.map, h.map_size, h.score) = (hot.clone(), (4, 4), score);
+                let mut out = Inspection::with_capacity(0, 8);
+                h.decide(None, &geometry(), &mut out);
+                assert!(
+                    out.verdict == Verdict::Ok || !out.defects.is_empty(),
+                    "score {score} pixel {pix} decides {decides}: NG without a defect"
+                );
+            }
+        }
     }
 
     #[test]

@@ -30,10 +30,16 @@ pub(crate) struct AnomalyRulesKeys {
     pub score_threshold: Option<f32>,
     /// Pixel threshold for defect regions (default: the score threshold).
     pub pixel_threshold: Option<f32>,
-    /// Regions smaller than this many frame pixels are ignored.
+    /// Regions smaller than this many frame pixels are ignored, and an image score at
+    /// the threshold rejects only with a region of at least this size.
     pub min_defect_area_px: Option<u32>,
+    /// The same in mm² (needs `mm_per_px`); with both, the larger applies.
+    pub min_defect_area_mm2: Option<f32>,
     /// Size of one frame pixel in millimetres; defects then also get an area in mm².
     pub mm_per_px: Option<f32>,
+    /// With a minimum area set: still reject on the image score alone when no region
+    /// reaches it (default false; the strongest region is then named).
+    pub reject_without_region: Option<bool>,
 }
 
 fn plan(input: &mut PlanInput<'_>) -> Option<AnomalyConfig> {
@@ -83,11 +89,26 @@ pub(crate) fn plan_anomaly_rules(
             "must be a positive number: the width of one frame pixel in millimetres",
         );
     }
+    let mut min_area_px = r.min_defect_area_px.unwrap_or(0) as f32;
+    if let Some(mm2) = r.min_defect_area_mm2 {
+        match r.mm_per_px {
+            _ if !(mm2.is_finite() && mm2 >= 0.0) => input.error(
+                "rules.min_defect_area_mm2",
+                "must be a number of square millimetres (0 or more)",
+            ),
+            Some(s) if s.is_finite() && s > 0.0 => min_area_px = min_area_px.max(mm2 / (s * s)),
+            _ => input.error(
+                "rules.min_defect_area_mm2",
+                "needs `mm_per_px` (the width of one frame pixel in millimetres) to convert it to pixels",
+            ),
+        }
+    }
     Some(AnomalyConfig {
         scoring,
         score_threshold: r.score_threshold,
         pixel_threshold: r.pixel_threshold.or(r.score_threshold).unwrap_or(0.5),
-        min_area_px: r.min_defect_area_px.unwrap_or(0) as f32,
+        min_area_px,
+        region_decides: min_area_px > 0.0 && !r.reject_without_region.unwrap_or(false),
         mm_per_px: r.mm_per_px,
         max_defects: 32,
         tile: None,
