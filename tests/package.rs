@@ -106,6 +106,7 @@ fn compare_with_golden(log: &Path) {
         .arg(common::root().join("tests/golden/demo.jsonl"))
         .arg(log)
         .args(["--ignore", "run_id", "--ignore", "source"])
+        .args(["--ignore", "time_local", "--ignore", "station"])
         .output()
         .unwrap();
     assert!(

@@ -192,7 +192,11 @@ fn run_demo(scenario: &str) -> Vec<Record> {
                 .iter()
                 .map(|f| {
                     let s = |k: &str| f[k].as_str().unwrap().to_string();
-                    (s("rule"), s("detail"))
+                    // As schema 1 wrote it: the rule's name leading the detail.
+                    (
+                        s("rule_kind"),
+                        format!("`{}`: {}", s("rule_name"), s("detail")),
+                    )
                 })
                 .collect();
             (
