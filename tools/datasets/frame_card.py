@@ -10,6 +10,9 @@ import os
 import re
 import sys
 
+# Where the figures were measured: the caller says (the machine, its load, the build).
+MACHINE = os.environ.get("LINESIDE_CARD_MACHINE", "2-core development machine, release binary")
+
 HEAD = "## 5 MP frames (tiled, calibrated for the frame)"
 src, sets = sys.argv[1], sys.argv[2:]
 pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"
@@ -38,7 +41,7 @@ for s in sets:
         f"- Thresholds (raw distance): image {fit['image_threshold']:.4f}, pixel {fit['pixel_threshold']:.4f}.",
         f"- Fit time: features {fit['seconds']['features']:.1f} s, coreset {fit['seconds']['coreset']:.1f} s, "
         f"calibration {fit['seconds']['calibration']:.1f} s, total {fit['seconds']['total']:.1f} s "
-        "(2-core dev machine shared with two other builds; debug-profile binary).",
+        f"({MACHINE}).",
         "",
         f"`lineside eval scenarios/fitted/{s}-frames.toml --data {ev['data']}` (threshold {ev['threshold']}):",
         "",
@@ -66,7 +69,7 @@ for s in sets:
         "",
         f"Found = NG with a reported region overlapping the mask. Pixel metrics on every "
         f"{ev['pixel_stride']}th map pixel. Mean {ev['mean_ms_per_image'] / 1000:.2f} s per frame "
-        f"({fit['frame_tiles']} tiles: preprocess + backbone + kNN + map, shared 2-core machine, debug-profile binary).",
+        f"({fit['frame_tiles']} tiles: preprocess + backbone + kNN + map; {MACHINE}).",
         "",
     ]
     card = os.path.join("models/fitted", f"{s}.md")
