@@ -259,31 +259,9 @@ fn every_demo_scenario_logs_what_its_golden_log_holds() {
 fn fitted_brick_demo_logs_what_its_golden_log_holds() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("anomaly");
-    let out = std::process::Command::new(common::python())
-        .arg(common::root().join("tools/datasets/make_anomaly_sets.py"))
-        .arg("--out")
-        .arg(&data)
-        .args(["--sets", "brick"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "make_anomaly_sets.py failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::render_dataset("make_anomaly_sets.py", &data, &["--sets", "brick"]);
     // The committed scenario with its data, artifact and output moved into `tmp`.
-    let text = std::fs::read_to_string(common::root().join("scenarios/fitted/brick.toml"))
-        .unwrap()
-        .replace("\"../../data/anomaly/", &format!("\"{}/", data.display()))
-        .replace(
-            "\"../../models/fitted/",
-            &format!("\"{}/", tmp.path().display()),
-        )
-        .replace(
-            "\"../../models/",
-            &format!("\"{}/", common::root().join("models").display()),
-        )
-        .replace("\"../../out/", &format!("\"{}/out/", tmp.path().display()));
+    let text = common::relocated_fitted("brick.toml", "anomaly", &data, tmp.path());
     let scenario = tmp.path().join("brick.toml");
     std::fs::write(&scenario, text).unwrap();
     let plan = lineside::fit::fit_plan(&scenario).unwrap_or_else(|d| panic!("{d:?}"));

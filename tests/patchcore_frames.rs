@@ -20,32 +20,22 @@ use lineside::scenario;
 fn issue_15_tiled_fit_keeps_good_5mp_frames_ok_and_finds_every_planted_defect() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("frames");
-    let out = std::process::Command::new(common::python())
-        .arg(common::root().join("tools/datasets/make_frame_sets.py"))
-        .arg("--out")
-        .arg(&data)
-        .args(["--sets", "fabric", "--train", "5", "--test-good", "4"])
-        .args(["--per-defect", "1"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "make_frame_sets.py failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::render_dataset(
+        "make_frame_sets.py",
+        &data,
+        &[
+            "--sets",
+            "fabric",
+            "--train",
+            "5",
+            "--test-good",
+            "4",
+            "--per-defect",
+            "1",
+        ],
     );
     // The committed scenario, on the small set: 3 frames fitted, 2 held out.
-    let text = std::fs::read_to_string(common::root().join("scenarios/fitted/fabric-frames.toml"))
-        .unwrap()
-        .replace("\"../../data/frames/", &format!("\"{}/", data.display()))
-        .replace(
-            "\"../../models/fitted/",
-            &format!("\"{}/", tmp.path().display()),
-        )
-        .replace(
-            "\"../../models/",
-            &format!("\"{}/", common::root().join("models").display()),
-        )
-        .replace("\"../../out/", &format!("\"{}/out/", tmp.path().display()))
+    let text = common::relocated_fitted("fabric-frames.toml", "frames", &data, tmp.path())
         .replace("holdout = 0.2 ", "holdout = 0.4 \nmin_images = 4 ");
     let file = tmp.path().join("fabric-frames.toml");
     std::fs::write(&file, text).unwrap();

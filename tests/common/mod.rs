@@ -162,3 +162,37 @@ pub fn run_to_log(
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// Renders a data set with one of the committed generators (`tools/datasets/<script>`)
+/// into `out`, with `args` (sets, counts).
+pub fn render_dataset(script: &str, out: &Path, args: &[&str]) {
+    let run = std::process::Command::new(python())
+        .arg(root().join("tools/datasets").join(script))
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{script} failed:\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+/// The text of a committed `scenarios/fitted/` scenario with its data (`../../data/<kind>/`)
+/// at `data`, and its artifact and output moved into `tmp`.
+pub fn relocated_fitted(name: &str, kind: &str, data: &Path, tmp: &Path) -> String {
+    std::fs::read_to_string(root().join("scenarios/fitted").join(name))
+        .unwrap()
+        .replace(
+            &format!("\"../../data/{kind}/"),
+            &format!("\"{}/", data.display()),
+        )
+        .replace("\"../../models/fitted/", &format!("\"{}/", tmp.display()))
+        .replace(
+            "\"../../models/",
+            &format!("\"{}/", root().join("models").display()),
+        )
+        .replace("\"../../out/", &format!("\"{}/out/", tmp.display()))
+}
