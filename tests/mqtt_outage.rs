@@ -5,7 +5,6 @@
 
 mod mqtt_support;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use mqtt_support::*;
@@ -20,13 +19,7 @@ fn a_30_s_broker_outage_loses_nothing_and_keeps_the_order() {
     let sub = Subscriber::start(broker.port, "lineside/#", "test-outage");
     let scenario = scenario(tmp.path(), PARTS, 25, broker.port, "flush_timeout_s = 20");
     let started = Instant::now();
-    let mut child = lineside(&scenario)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let log = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let run = Running::start(&scenario);
 
     // Let a couple of hundred parts through, then take the broker away.
     assert!(
@@ -41,19 +34,7 @@ fn a_30_s_broker_outage_loses_nothing_and_keeps_the_order() {
     let up_at = Instant::now();
 
     // The run ends on its own (the source is 40 s long); the spool drains after.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("lineside did not finish");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let stderr = log.join().unwrap();
-    assert!(status.success(), "{stderr}");
+    run.finish(Duration::from_secs(90));
     let all = sub.wait_for(Duration::from_secs(20), |m| {
         dedupe(&result_keys(m)).0.len() as u64 >= PARTS
     });

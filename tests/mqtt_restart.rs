@@ -4,7 +4,6 @@
 
 mod mqtt_support;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use mqtt_support::*;
@@ -20,31 +19,13 @@ fn results_spooled_by_a_run_that_ended_during_an_outage_go_out_first_on_the_next
 
     // Run 1: 300 parts at 50/s; the broker goes away after the first 50 results.
     let s1 = scenario(tmp.path(), RUN1, 50, broker.port, "flush_timeout_s = 1");
-    let mut child = lineside(&s1)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let log = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let run = Running::start(&s1);
     assert!(
         sub.wait_for(Duration::from_secs(60), |m| result_keys(m).len() >= 50),
         "the first 50 results did not arrive"
     );
     broker.stop();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("run 1 did not finish");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let err1 = log.join().unwrap();
-    assert!(status.success(), "{err1}");
+    let err1 = run.finish(Duration::from_secs(60));
     assert!(
         err1.contains("stay in the spool"),
         "run 1 should say what it left: {err1}"

@@ -4,8 +4,7 @@
 
 mod mqtt_support;
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mqtt_support::*;
 
@@ -26,28 +25,10 @@ fn a_full_spool_drops_the_oldest_counts_them_and_raises_an_alarm() {
         broker.port,
         "spool_max_bytes = 65536\nflush_timeout_s = 10",
     );
-    let mut child = lineside(&s)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let log = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let run = Running::start(&s);
     std::thread::sleep(Duration::from_secs(5));
     broker.restart();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("lineside did not finish");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let stderr = log.join().unwrap();
-    assert!(status.success(), "{stderr}");
+    let stderr = run.finish(Duration::from_secs(60));
     assert!(stderr.contains("MQTT spool full"), "no warning: {stderr}");
     assert!(
         sub.wait_for(Duration::from_secs(10), |m| {

@@ -307,32 +307,51 @@ pub fn lineside(scenario: &Path) -> Command {
     c
 }
 
+/// A lineside run in the background, its stderr collected on a thread.
+pub struct Running {
+    child: std::process::Child,
+    reader: std::thread::JoinHandle<String>,
+}
+
+impl Running {
+    pub fn start(scenario: &Path) -> Running {
+        let mut child = lineside(scenario)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let reader =
+            std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+        Running { child, reader }
+    }
+
+    /// Waits for the run to end on its own (at most `limit`); it must succeed. Returns its
+    /// stderr.
+    pub fn finish(mut self, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let err = self.reader.join().unwrap();
+                assert!(status.success(), "lineside failed ({status}):\n{err}");
+                return err;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "lineside did not finish within {limit:?}:\n{}",
+                    self.reader.join().unwrap()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 /// Runs lineside to the end (at most `limit`), returning its stderr.
 pub fn run_to_end(scenario: &Path, limit: Duration) -> String {
-    let mut child = lineside(scenario)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let err = reader.join().unwrap();
-            assert!(status.success(), "lineside failed ({status}):\n{err}");
-            return err;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "lineside did not finish within {limit:?}:\n{}",
-                reader.join().unwrap()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    Running::start(scenario).finish(limit)
 }
 
 /// The defect log's records, one JSON line each.
