@@ -41,7 +41,7 @@ fn heads(c: &mut Criterion) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let plan = |s: &str| scenario::check(&root.join("scenarios").join(s)).expect("valid scenario");
 
-    let screws = plan("10-screw-locking.toml");
+    let screws = plan("catalogue/10-screw-locking.toml");
     let render = rgb(&root, "tests/fixtures/yolo/render_0.png");
     bench_worker(c, "detect_yolov8n_320x320_frame", &screws, &render);
 
@@ -73,11 +73,11 @@ fn heads(c: &mut Criterion) {
         &big,
     );
 
-    let glass = plan("03-cover-glass.toml");
+    let glass = plan("catalogue/03-cover-glass.toml");
     let frame = rgb(&root, "scenarios/samples/glass/glass_7.png");
     bench_worker(c, "segment_class_map_unet_512x512_frame", &glass, &frame);
 
-    let kits = plan("26-kit-completeness.toml");
+    let kits = plan("catalogue/26-kit-completeness.toml");
     let frame = rgb(&root, "scenarios/samples/kits/kit_0.png");
     bench_worker(c, "segment_yolov8n_seg_640x480_frame", &kits, &frame);
 }

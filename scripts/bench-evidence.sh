@@ -29,10 +29,10 @@ ROOT=$(pwd)
 
 # Which bundled kits are OK and which NG: one plain run tells.
 scenario() { # name, images folder, extra text
-  sed -e "s|^path = \"samples/kits\"|path = \"$2\"|" \
-      -e "s|^path = \"../models/|path = \"$ROOT/models/|" \
+  sed -e "s|^path = \"../samples/kits\"|path = \"$2\"|" \
+      -e "s|^path = \"../../models/|path = \"$ROOT/models/|" \
       -e "s|^dir = \".*\"|dir = \"$WORK/out-$1\"|" \
-      scenarios/26-kit-completeness.toml > "$WORK/$1.toml"
+      scenarios/catalogue/26-kit-completeness.toml > "$WORK/$1.toml"
   printf '%b' "$3" >> "$WORK/$1.toml"
 }
 scenario probe "$ROOT/scenarios/samples/kits" ""

@@ -115,6 +115,20 @@ if [ "${LINESIDE_SKIP_FRAMES:-0}" != 1 ]; then
     fi
   done
 fi
+# The catalogue's sample data (scenarios/catalogue/, all 32 rows): each renderer under
+# tools/catalogue/ draws its rows into data/catalogue/ (fixed seeds, not committed). A
+# renderer runs again only when its script changed (its sha256 is kept as a stamp).
+mkdir -p "$ROOT/data/catalogue"
+for renderer in "$ROOT"/tools/catalogue/*.py; do
+  name=$(basename "$renderer" .py)
+  stamp="$ROOT/data/catalogue/.rendered-$name"
+  want=$(sha256sum "$renderer" | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "rendering the catalogue's $name sample data into data/catalogue"
+    "$VENV/bin/python" "$renderer" --out "$ROOT/data/catalogue" >/dev/null
+    echo "$want" > "$stamp"
+  fi
+done
 # Tools only the tests use (scripts/test.sh sets LINESIDE_SETUP_TESTS=1): headless Chromium
 # opens the QA report the way a supervisor's browser would.
 if [ "${LINESIDE_SETUP_TESTS:-0}" = 1 ]; then

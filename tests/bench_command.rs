@@ -15,7 +15,7 @@ fn bench_measures_ort_alone_and_the_pipeline_per_core_count() {
     let out = Command::new(env!("CARGO_BIN_EXE_lineside"))
         .args(["bench", "--cores", "1,2", "--frames", "24", "--json"])
         .arg(&json)
-        .arg(common::root().join("scenarios/10-screw-locking.toml"))
+        .arg(common::root().join("scenarios/catalogue/10-screw-locking.toml"))
         .output()
         .unwrap();
     let text =
@@ -54,7 +54,7 @@ fn bench_measures_ort_alone_and_the_pipeline_per_core_count() {
     let drop = dir.path().join("drop");
     std::fs::create_dir(&drop).unwrap();
     let camera = common::scenario_copy(
-        &common::root().join("scenarios/10-screw-locking.toml"),
+        &common::root().join("scenarios/catalogue/10-screw-locking.toml"),
         dir.path(),
         |t| {
             t.replace("kind = \"images\"", "kind = \"folder\"").replace(

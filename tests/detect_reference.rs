@@ -25,14 +25,14 @@ use serde_json::Value;
 
 /// Scenario 10 with its head thresholds and model swapped, for another export of the parts model.
 fn scenario10_with(dir: &std::path::Path, edit: impl Fn(String) -> String) -> ScenarioPlan {
-    let src = common::root().join("scenarios/10-screw-locking.toml");
+    let src = common::root().join("scenarios/catalogue/10-screw-locking.toml");
     let f = common::scenario_copy(&src, dir, edit);
     scenario::check(&f).unwrap_or_else(|d| panic!("{d:?}"))
 }
 
 /// Scenario 10 (the YOLOv8n export) with the interpolation of the reference `variant`.
 fn yolov8_plan(variant: &str) -> ScenarioPlan {
-    let mut plan = scenario::check(&common::root().join("scenarios/10-screw-locking.toml"))
+    let mut plan = scenario::check(&common::root().join("scenarios/catalogue/10-screw-locking.toml"))
         .unwrap_or_else(|d| panic!("{d:?}"));
     // The reference was letterboxed with cv2.INTER_LINEAR ("linear", what `predict` does)
     // or cv2.INTER_LINEAR_EXACT ("linear_exact"); lineside resamples the same way.
@@ -215,7 +215,7 @@ fn yolov5_export_matches_yolov5_detect_end_to_end() {
 #[test]
 fn screw_demo_counts_the_screws_and_names_the_rule() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = common::root().join("scenarios/10-screw-locking.toml");
+    let scenario = common::root().join("scenarios/catalogue/10-screw-locking.toml");
     let plan = scenario::check(&scenario).unwrap_or_else(|d| panic!("{d:?}"));
     let records = common::run_to_log(&plan, &dir.path().join("out"));
     let samples = common::root().join("scenarios/samples/screws");
@@ -275,14 +275,14 @@ fn screw_demo_counts_the_screws_and_names_the_rule() {
 fn validate_edited(edit: impl Fn(String) -> String, extra: Option<(&str, &str)>) -> String {
     let dir = tempfile::tempdir().unwrap();
     let root = common::root();
-    let src = root.join("scenarios/10-screw-locking.toml");
+    let src = root.join("scenarios/catalogue/10-screw-locking.toml");
     let models = format!("{}/models/", root.display());
     if let Some((name, text)) = extra {
         std::fs::write(dir.path().join(name), text).unwrap();
     }
     let d = dir.path().display().to_string();
     let f = common::scenario_copy(&src, dir.path(), |t| {
-        edit(t.replace("../models/", &models)).replace("@DIR@", &d)
+        edit(t.replace("../../models/", &models)).replace("@DIR@", &d)
     });
     let (code, text) = common::validate_file(&f);
     assert_eq!(code, Some(1), "{text}");
@@ -356,7 +356,7 @@ fn validate_catches_bad_model_head_pairs() {
 #[test]
 fn yolo_file_given_to_the_ocr_head_is_caught() {
     let root = common::root();
-    let src = root.join("scenarios/29-food-label-date.toml");
+    let src = root.join("scenarios/catalogue/29-food-label.toml");
     let models = format!("{}/models/", root.display());
     for (model, want) in [
         (
@@ -370,7 +370,7 @@ fn yolo_file_given_to_the_ocr_head_is_caught() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         let f = common::scenario_copy(&src, dir.path(), |t| {
-            t.replace("../models/", &models)
+            t.replace("../../models/", &models)
                 .replace("pp-ocrv4/ch_PP-OCRv4_det_infer.onnx", model)
         });
         let (code, text) = common::validate_file(&f);

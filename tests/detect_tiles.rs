@@ -38,7 +38,7 @@ fn iou(a: &Defect, b: &Defect) -> f32 {
 #[test]
 fn tiled_mosaic_finds_each_part_once() {
     let root = common::root();
-    let plan = scenario::check(&root.join("scenarios/10-screw-locking.toml"))
+    let plan = scenario::check(&root.join("scenarios/catalogue/10-screw-locking.toml"))
         .unwrap_or_else(|d| panic!("{d:?}"));
     let mut whole = Worker::new(&plan, 1).unwrap();
     let mut tiled_plan = plan.clone();

@@ -218,7 +218,7 @@ fn item_11_validate_summary_of_class_free_heads_has_no_class_count() {
     assert!(!text.contains("0 classes"), "{text}");
     assert!(text.contains("anomaly export"), "{text}");
     let (code, text, _) = lineside(
-        &["validate", "scenarios/29-food-label-date.toml"],
+        &["validate", "scenarios/catalogue/29-food-label.toml"],
         &[],
         &common::root(),
     );

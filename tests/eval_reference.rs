@@ -62,21 +62,21 @@ fn check_detection(scenario: &str, min_classes: usize) -> Value {
 
 #[test]
 fn detection_ap_matches_pycocotools_on_screw_locking() {
-    let r = check_detection("10-screw-locking.toml", 2);
+    let r = check_detection("catalogue/10-screw-locking.toml", 2);
     assert_eq!(r["images"], 8);
     assert_eq!(r["detection"]["per_class"]["screw"]["instances"], 25);
 }
 
 #[test]
 fn instance_segmentation_ap_and_verdicts_on_kit_completeness() {
-    let r = check_detection("26-kit-completeness.toml", 4);
+    let r = check_detection("catalogue/26-kit-completeness.toml", 4);
     // truth.json's verdicts: all eight are decided as expected.
     assert_eq!(r["verdicts"]["accuracy"], 1.0, "{}", r["verdicts"]);
 }
 
 #[test]
 fn class_map_regions_are_scored_like_boxes_on_cover_glass() {
-    let r = check_detection("03-cover-glass.toml", 2);
+    let r = check_detection("catalogue/03-cover-glass.toml", 2);
     assert_eq!(r["verdicts"]["accuracy"], 1.0, "{}", r["verdicts"]);
     // Scratches break into several regions: precision is honest about it.
     let scratch = &r["detection"]["per_class"]["scratch"];
@@ -88,7 +88,7 @@ fn class_map_regions_are_scored_like_boxes_on_cover_glass() {
 
 #[test]
 fn ocr_character_accuracy_matches_a_plain_edit_distance_on_food_labels() {
-    let (report, reference) = eval_and_reference("29-food-label-date.toml");
+    let (report, reference) = eval_and_reference("catalogue/29-food-label.toml");
     let (ours, theirs) = (&report["text"], &reference["text"]);
     assert_eq!(ours["chars"], theirs["chars"]);
     assert_eq!(ours["char_errors"], theirs["char_errors"]);
@@ -108,7 +108,7 @@ fn verdict_confusion_for_classify_and_count_rules() {
     assert_eq!(v["accuracy"], 1.0, "{v}");
     assert_eq!(v["confusion"]["tn"], 2, "{v}");
     // Screw plates: truth.json gives the verdicts, the YOLO labels the boxes.
-    let r = check_detection("10-screw-locking.toml", 2);
+    let r = check_detection("catalogue/10-screw-locking.toml", 2);
     assert_eq!(r["verdicts"]["accuracy"], 1.0, "{}", r["verdicts"]);
 }
 

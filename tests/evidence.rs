@@ -239,21 +239,21 @@ fn check_scenario(scenario: &str, frames_dir: &Path, overlay: &str) -> (usize, u
 #[test]
 fn detect_boxes_are_drawn_and_cropped() {
     let kits = common::root().join("scenarios/samples/kits");
-    let (ng, ok) = check_scenario("scenarios/26-kit-completeness.toml", &kits, "boxes");
+    let (ng, ok) = check_scenario("scenarios/catalogue/26-kit-completeness.toml", &kits, "boxes");
     assert!(ng > 0 && ok > 0, "NG {ng}, sampled OK {ok}");
 }
 
 #[test]
 fn segmentation_masks_are_blended() {
     let glass = common::root().join("scenarios/samples/glass");
-    let (ng, _) = check_scenario("scenarios/03-cover-glass.toml", &glass, "mask");
+    let (ng, _) = check_scenario("scenarios/catalogue/03-cover-glass.toml", &glass, "mask");
     assert!(ng > 0);
 }
 
 #[test]
 fn ocr_quads_and_text_are_drawn() {
     let labels = common::root().join("scenarios/samples/labels");
-    let (ng, _) = check_scenario("scenarios/29-food-label-date.toml", &labels, "quads");
+    let (ng, _) = check_scenario("scenarios/catalogue/29-food-label.toml", &labels, "quads");
     assert!(ng > 0);
 }
 
@@ -436,7 +436,7 @@ fn a_full_disk_fails_evidence_never_verdicts() {
     let evidence = dir.path().join("evidence-disk");
     std::fs::create_dir_all(&evidence).unwrap();
     let file = with_evidence(
-        "scenarios/26-kit-completeness.toml",
+        "scenarios/catalogue/26-kit-completeness.toml",
         dir.path(),
         &out,
         &format!("ok_every = 1\ndir = \"{}\"\n", evidence.display()),
@@ -509,7 +509,7 @@ fn evidence_section_is_checked_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let file = with_evidence(
-        "scenarios/26-kit-completeness.toml",
+        "scenarios/catalogue/26-kit-completeness.toml",
         dir.path(),
         &out,
         "queue = 0\njpeg_quality = 101\nmax_mb = -1\nok_evry = 2\n",
@@ -518,7 +518,7 @@ fn evidence_section_is_checked_with_its_line() {
     assert_ne!(code, Some(0));
     assert!(text.contains("ok_evry"), "{text}");
     let file = with_evidence(
-        "scenarios/26-kit-completeness.toml",
+        "scenarios/catalogue/26-kit-completeness.toml",
         dir.path(),
         &out,
         "queue = 0\njpeg_quality = 101\nmax_mb = -1\n",
@@ -530,7 +530,7 @@ fn evidence_section_is_checked_with_its_line() {
     }
     // Off: the section is kept but nothing is written and records have no field.
     let file = with_evidence(
-        "scenarios/03-cover-glass.toml",
+        "scenarios/catalogue/03-cover-glass.toml",
         dir.path(),
         &out,
         "enabled = false\n",
@@ -551,7 +551,7 @@ fn an_unreadable_frame_gets_a_banner_image() {
     std::fs::copy(kits.join("kit_0.png"), frames.join("a.png")).unwrap();
     // A PNG that stops after its signature: the source cannot read it.
     std::fs::write(frames.join("b.png"), b"\x89PNG\r\n\x1a\n").unwrap();
-    let file = with_evidence("scenarios/26-kit-completeness.toml", dir.path(), &out, "");
+    let file = with_evidence("scenarios/catalogue/26-kit-completeness.toml", dir.path(), &out, "");
     let text = std::fs::read_to_string(&file).unwrap();
     let text = text.replace(&kits.display().to_string(), &frames.display().to_string());
     std::fs::write(&file, text).unwrap();

@@ -8,7 +8,7 @@ use serde_json::Value;
 #[test]
 fn food_label_demo_rejects_the_stale_dates_and_names_the_rule() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = common::root().join("scenarios/29-food-label-date.toml");
+    let scenario = common::root().join("scenarios/catalogue/29-food-label.toml");
     let plan = lineside::scenario::check(&scenario).unwrap_or_else(|d| panic!("{d:?}"));
     let records = common::run_to_log(&plan, &dir.path().join("out"));
     // The renders' ground truth: best-before dates counted from 2026-03-01.
@@ -57,9 +57,9 @@ fn food_label_demo_rejects_the_stale_dates_and_names_the_rule() {
 fn validate_edited(edit: impl Fn(String) -> String) -> String {
     let dir = tempfile::tempdir().unwrap();
     let root = common::root();
-    let src = root.join("scenarios/29-food-label-date.toml");
+    let src = root.join("scenarios/catalogue/29-food-label.toml");
     let models = format!("{}/models/", root.display());
-    let f = common::scenario_copy(&src, dir.path(), |t| edit(t.replace("../models/", &models)));
+    let f = common::scenario_copy(&src, dir.path(), |t| edit(t.replace("../../models/", &models)));
     let (code, text) = common::validate_file(&f);
     assert_eq!(code, Some(1), "{text}");
     text

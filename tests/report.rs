@@ -107,10 +107,10 @@ fn run(scenario: &str, out: &Path) -> PathBuf {
 #[test]
 fn report_page_in_chromium_shows_the_defect_logs_counts() {
     let dir = tempfile::tempdir().unwrap();
-    let screws = run("10-screw-locking.toml", &dir.path().join("screws"));
-    let kits = run("26-kit-completeness.toml", &dir.path().join("kits"));
+    let screws = run("catalogue/10-screw-locking.toml", &dir.path().join("screws"));
+    let kits = run("catalogue/26-kit-completeness.toml", &dir.path().join("kits"));
     // A second run appended to the same log counts too.
-    run("26-kit-completeness.toml", &dir.path().join("kits"));
+    run("catalogue/26-kit-completeness.toml", &dir.path().join("kits"));
     let page = dir.path().join("report.html");
     let json = dir.path().join("report.json");
     let csv = dir.path().join("csv");
@@ -194,7 +194,7 @@ fn body_attr(dom: &str, name: &str) -> usize {
 fn report_shows_evidence_thumbnails_and_eval_results() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = common::scenario_copy(
-        &common::root().join("scenarios/26-kit-completeness.toml"),
+        &common::root().join("scenarios/catalogue/26-kit-completeness.toml"),
         dir.path(),
         |t| t + "\n[evidence]\n",
     );
@@ -216,7 +216,7 @@ fn report_shows_evidence_thumbnails_and_eval_results() {
         &["eval", "--no-progress", "--json"],
         &[
             &eval,
-            &common::root().join("scenarios/26-kit-completeness.toml"),
+            &common::root().join("scenarios/catalogue/26-kit-completeness.toml"),
         ],
     );
     let page = dir.path().join("report.html");
@@ -253,7 +253,7 @@ fn records_carry_schema_station_local_time_and_severity() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("screws");
     let scenario = common::scenario_copy(
-        &common::root().join("scenarios/10-screw-locking.toml"),
+        &common::root().join("scenarios/catalogue/10-screw-locking.toml"),
         dir.path(),
         |t| {
             let (head, _) = t.split_once("[output]").unwrap();

@@ -40,7 +40,7 @@ fn f64s(v: &Value) -> Vec<f64> {
 #[test]
 fn class_map_regions_match_the_python_reference() {
     let root = common::root();
-    let mut plan = plan("03-cover-glass.toml");
+    let mut plan = plan("catalogue/03-cover-glass.toml");
     let Some(cfg) = plan.head_config_mut::<SegmentConfig>() else {
         panic!("scenario 3 is a segment scenario")
     };
@@ -108,7 +108,7 @@ fn yolo_seg_export_matches_ultralytics_masks() {
         &std::fs::read(root.join("tests/fixtures/yolo-seg/reference.json")).unwrap(),
     )
     .unwrap();
-    let mut plan = plan("26-kit-completeness.toml");
+    let mut plan = plan("catalogue/26-kit-completeness.toml");
     assert_eq!(
         fixture["model_sha256"].as_str().unwrap(),
         plan.model.sha256,
@@ -214,7 +214,7 @@ fn kit_demo_finds_every_incomplete_kit_and_names_the_rule() {
         &std::fs::read(common::root().join("scenarios/samples/kits/truth.json")).unwrap(),
     )
     .unwrap();
-    let records = run_demo("26-kit-completeness.toml");
+    let records = run_demo("catalogue/26-kit-completeness.toml");
     assert_eq!(records.len(), truth["images"].as_object().unwrap().len());
     for (item, verdict, failed) in &records {
         let t = &truth["images"][item.as_str()];
@@ -262,7 +262,7 @@ fn glass_demo_rejects_every_scratched_or_dirty_frame_and_names_the_rule() {
         &std::fs::read(common::root().join("scenarios/samples/glass/truth.json")).unwrap(),
     )
     .unwrap();
-    let records = run_demo("03-cover-glass.toml");
+    let records = run_demo("catalogue/03-cover-glass.toml");
     assert_eq!(records.len(), truth["frames"].as_object().unwrap().len());
     for (item, verdict, failed) in &records {
         let t = &truth["frames"][item.as_str()];
@@ -313,19 +313,19 @@ fn validate_catches_bad_segment_model_head_pairs() {
     // a segmentation export on the detect head, and detectors on the segment head: by
     // Ultralytics' `task` metadata, or by the output shapes where there is none (YOLOv5)
     validate_says(
-        "26-kit-completeness.toml",
+        "catalogue/26-kit-completeness.toml",
         |t| t.replace("kind = \"segment\"", "kind = \"detect\""),
         &["`head.kind`: the model's metadata says it is a `segment` export (task = \"segment\"); use head kind \"segment\""],
     );
     let other_model =
         |to: &'static str| move |t: String| t.replace("yolo-kit-seg/yolo_kit_seg.onnx", to);
     validate_says(
-        "26-kit-completeness.toml",
+        "catalogue/26-kit-completeness.toml",
         other_model("yolo-parts/yolo_parts.onnx"),
         &["it is a `detect` export (task = \"detect\"); use head kind \"detect\""],
     );
     validate_says(
-        "26-kit-completeness.toml",
+        "catalogue/26-kit-completeness.toml",
         other_model("yolov5-parts/yolov5n_parts.onnx"),
         &[
             "the segment head needs a per-pixel class map",
@@ -333,13 +333,13 @@ fn validate_catches_bad_segment_model_head_pairs() {
         ],
     );
     validate_says(
-        "26-kit-completeness.toml",
+        "catalogue/26-kit-completeness.toml",
         other_model("efficientnet-lite0/efficientnet_lite0.onnx"),
         &["it is a `classify` export (task = \"classify\"); use head kind \"classify\""],
     );
     // a class list of the wrong length, and settings that do not fit a class map
     validate_says(
-        "03-cover-glass.toml",
+        "catalogue/03-cover-glass.toml",
         |t| {
             t.replace(
                 "glass_seg.onnx\"",
@@ -349,7 +349,7 @@ fn validate_catches_bad_segment_model_head_pairs() {
         &["`model.labels`: the labels file lists 2 class names but output `logits` [1, 3, 256, 256] has 3 class channels"],
     );
     validate_says(
-        "03-cover-glass.toml",
+        "catalogue/03-cover-glass.toml",
         |t| {
             t.replace("background = \"background\"", "background = \"bg\"\nconf_threshold = 0.3\nmask_threshold = 0.4")
                 .replace("class = \"dirt\"", "class = \"dust\"")
@@ -368,7 +368,7 @@ fn validate_catches_bad_segment_model_head_pairs() {
 #[test]
 fn tiled_class_map_finds_each_frames_regions() {
     let root = common::root();
-    let plan = plan("03-cover-glass.toml");
+    let plan = plan("catalogue/03-cover-glass.toml");
     let mut tiled = plan.clone();
     let Some(cfg) = tiled.head_config_mut::<SegmentConfig>() else {
         panic!("scenario 3 is a segment scenario")

@@ -159,7 +159,7 @@ fn png_rgb(rel: &str) -> (Vec<u8>, u32, u32) {
 #[test]
 fn tiled_detection_allocates_nothing_per_frame() {
     let mut plan =
-        scenario::check(&common::root().join("scenarios/10-screw-locking.toml")).unwrap();
+        scenario::check(&common::root().join("scenarios/catalogue/10-screw-locking.toml")).unwrap();
     let Some(cfg) = plan.head_config_mut::<lineside::heads::DetectConfig>() else {
         panic!("detect scenario")
     };
@@ -179,7 +179,7 @@ fn tiled_detection_allocates_nothing_per_frame() {
 #[test]
 fn segmentation_allocates_nothing_per_frame() {
     // a class map (U-Net logits → regions per class)
-    let plan = scenario::check(&common::root().join("scenarios/03-cover-glass.toml")).unwrap();
+    let plan = scenario::check(&common::root().join("scenarios/catalogue/03-cover-glass.toml")).unwrap();
     let frames: Vec<Vec<u8>> = [1, 3, 7]
         .iter()
         .map(|i| png_rgb(&format!("scenarios/samples/glass/glass_{i}.png")).0)
@@ -192,7 +192,7 @@ fn segmentation_allocates_nothing_per_frame() {
     assert_eq!(n, 0, "{n} heap allocations in 9 class-map frames");
 
     // an Ultralytics segmentation export (boxes + prototype masks)
-    let plan = scenario::check(&common::root().join("scenarios/26-kit-completeness.toml")).unwrap();
+    let plan = scenario::check(&common::root().join("scenarios/catalogue/26-kit-completeness.toml")).unwrap();
     let frames: Vec<Vec<u8>> = [0, 4, 7]
         .iter()
         .map(|i| png_rgb(&format!("scenarios/samples/kits/kit_{i}.png")).0)

@@ -206,7 +206,7 @@ def main() -> int:
     for i in range(3):
         shutil.copyfile(work / "data" / "images" / "val" / f"{i:04d}.png", fx / f"render_{i}.png")
         shutil.copyfile(work / "data" / "labels" / "val" / f"{i:04d}.txt", fx / f"render_{i}.txt")
-    # the screw-count demo (scenarios/10-screw-locking.toml): the first eight val renders
+    # the screw-count demo (scenarios/catalogue/10-screw-locking.toml): the first eight val renders
     demo = out_root / "scenarios" / "samples" / "screws"
     demo.mkdir(parents=True, exist_ok=True)
     for i in range(8):
