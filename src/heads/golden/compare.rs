@@ -32,11 +32,19 @@ pub fn tolerance_map(p: &ToleranceParts<'_>) -> Vec<f32> {
         let gx = 0.5 * (r[[y, (x + 1).min(w - 1)]] - r[[y, x.saturating_sub(1)]]);
         let gy = 0.5 * (r[[(y + 1).min(h - 1), x]] - r[[y.saturating_sub(1), x]]);
         let class = p.classes.get(y * w + x).copied().unwrap_or(0) as usize;
-        let base = p.class_tolerance.get(class).copied().unwrap_or(f32::INFINITY);
+        let base = p
+            .class_tolerance
+            .get(class)
+            .copied()
+            .unwrap_or(f32::INFINITY);
         let spread = p.spread.as_ref().map_or(0.0, |s| s[[y, x]]);
         let sum = base + spread + p.edge_slack_px * gx.hypot(gy);
         let sens = p.sensitivity.as_ref().map_or(1.0, |s| s[[y, x]]);
-        *t = if sens > 0.0 { sum / sens } else { f32::INFINITY };
+        *t = if sens > 0.0 {
+            sum / sens
+        } else {
+            f32::INFINITY
+        };
     });
     tol.into_iter().collect()
 }

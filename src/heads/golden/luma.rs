@@ -62,8 +62,7 @@ pub fn half(dim: (usize, usize)) -> (usize, usize) {
 pub fn downsample(src: ArrayView2<f32>, mut dst: ArrayViewMut2<f32>) {
     Zip::indexed(&mut dst).for_each(|(y, x), d| {
         let (sy, sx) = (2 * y, 2 * x);
-        *d = 0.25
-            * (src[[sy, sx]] + src[[sy, sx + 1]] + src[[sy + 1, sx]] + src[[sy + 1, sx + 1]]);
+        *d = 0.25 * (src[[sy, sx]] + src[[sy, sx + 1]] + src[[sy + 1, sx]] + src[[sy + 1, sx + 1]]);
     });
 }
 

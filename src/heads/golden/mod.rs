@@ -113,7 +113,12 @@ impl GoldenHead {
     }
 
     /// Decides one luma plane (reference size).
-    pub fn inspect(&mut self, luma: ArrayView2<f32>, geometry: &FrameGeometry, out: &mut Inspection) {
+    pub fn inspect(
+        &mut self,
+        luma: ArrayView2<f32>,
+        geometry: &FrameGeometry,
+        out: &mut Inspection,
+    ) {
         let warp = match self.registrar.register(luma) {
             Ok(w) => w,
             Err(e) => {
@@ -124,12 +129,9 @@ impl GoldenHead {
             }
         };
         let r = &self.cfg.reference;
-        let worst = self.comparer.compare(
-            luma,
-            r.pyramid.levels[0].luma.view(),
-            &r.tolerance,
-            &warp,
-        );
+        let worst =
+            self.comparer
+                .compare(luma, r.pyramid.levels[0].luma.view(), &r.tolerance, &warp);
         out.score = Some(beyond(worst));
         let to_frame = ToFrame::new(&warp, geometry, r.pyramid.size(), self.cfg.mm_per_px);
         let (min_area, cap) = (self.cfg.min_area_px, self.cfg.max_defects);
@@ -236,8 +238,7 @@ impl Head for GoldenHead {
     fn inspection(&self) -> Inspection {
         let mut ins = Inspection::with_capacity(0, self.cfg.max_defects);
         // One failure per region class, plus registration.
-        ins.failures
-            .reserve(self.class_area.len() + 1);
+        ins.failures.reserve(self.class_area.len() + 1);
         ins
     }
 

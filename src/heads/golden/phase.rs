@@ -277,7 +277,10 @@ pub(crate) mod tests {
             let s = pc.correlate(moving.view()).unwrap();
             let err = (s.dx - dx).abs().max((s.dy - dy).abs());
             eprintln!("shift ({dx}, {dy}): off by {err:.3} px");
-            assert!(err <= 0.1, "shift ({dx}, {dy}): found {s:?}, off by {err:.3} px");
+            assert!(
+                err <= 0.1,
+                "shift ({dx}, {dy}): found {s:?}, off by {err:.3} px"
+            );
         }
     }
 

@@ -115,8 +115,7 @@ fn plan(input: &mut PlanInput<'_>) -> Option<GoldenConfig> {
     };
     let size = (spec.width, spec.height);
     let reference = read_luma(input, "head.reference", reference_path, size)?;
-    let (names, class_tolerance, classes) =
-        region_classes(input, &h, size, tolerance)?;
+    let (names, class_tolerance, classes) = region_classes(input, &h, size, tolerance)?;
     let sensitivity = match &h.tolerance_mask {
         Some(p) => Some(read_grey(input, "head.tolerance_mask", p, size)?.mapv(|v| v / 255.0)),
         None => None,
@@ -275,7 +274,17 @@ fn open_image(
     size: (usize, usize),
 ) -> Option<image::DynamicImage> {
     let full = input.file.resolve(path);
-    let img = match image::open(&full) {
+    open_resolved(input, key, &full, size)
+}
+
+/// [`open_image`] of a path resolved already (a file listed in `references`).
+fn open_resolved(
+    input: &mut PlanInput<'_>,
+    key: &str,
+    full: &Path,
+    size: (usize, usize),
+) -> Option<image::DynamicImage> {
+    let img = match image::open(full) {
         Ok(i) => i,
         Err(e) => {
             input.error(
@@ -374,7 +383,10 @@ fn region_classes(
         } else if names.contains(&r.name) {
             input.error(
                 "head.region",
-                format!("name `{}` is given to two values; give each region its own name", r.name),
+                format!(
+                    "name `{}` is given to two values; give each region its own name",
+                    r.name
+                ),
             );
         }
         let t = r.tolerance.unwrap_or(tolerance);
@@ -436,15 +448,18 @@ fn spread(
         Ok(rd) => rd
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
-                p.extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| ["png", "jpg", "jpeg", "bmp"].contains(&e.to_ascii_lowercase().as_str()))
+                p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                    ["png", "jpg", "jpeg", "bmp"].contains(&e.to_ascii_lowercase().as_str())
+                })
             })
             .collect(),
         Err(e) => {
             input.error(
                 "head.references",
-                format!("cannot list {}: {e}; give a folder of good images", full.display()),
+                format!(
+                    "cannot list {}: {e}; give a folder of good images",
+                    full.display()
+                ),
             );
             return None;
         }
@@ -465,7 +480,7 @@ fn spread(
     let unit = vec![1.0f32; w * h];
     let mut spread = Array2::<f32>::zeros((h, w));
     for file in &files {
-        let luma = read_luma(input, "head.references", file, size)?;
+        let luma = luma_of_rgb(&open_resolved(input, "head.references", file, size)?.to_rgb8());
         let warp = match registrar.register(luma.view()) {
             Ok(warp) => warp,
             Err(e) => {
@@ -482,7 +497,9 @@ fn spread(
         };
         comparer.compare(luma.view(), reference, &unit, &warp);
         let diff = Array2::from_shape_vec((h, w), comparer.ratio().to_vec()).ok()?;
-        Zip::from(&mut spread).and(&diff).for_each(|s, &d| *s = s.max(d));
+        Zip::from(&mut spread)
+            .and(&diff)
+            .for_each(|s, &d| *s = s.max(d));
     }
     Some(spread)
 }
@@ -511,12 +528,22 @@ impl HeadPlan for GoldenConfig {
         Ok(Box::new(GoldenHead::new(self.clone())))
     }
 
+    fn preallocated_outputs(&self) -> Vec<(String, Vec<usize>)> {
+        // The luma plane is the frame's size, which the reference fixes.
+        let (w, h) = self.reference.pyramid.size();
+        vec![(self.output.clone(), vec![1, 1, h, w])]
+    }
+
     fn outline(&self, _labels: &[String]) -> String {
         let (w, h) = self.reference.pyramid.size();
         format!(
             "golden reference {w}x{h}, {} region class{} ({}), tolerance {}{}",
             self.reference.class_names.len(),
-            if self.reference.class_names.len() == 1 { "" } else { "es" },
+            if self.reference.class_names.len() == 1 {
+                ""
+            } else {
+                "es"
+            },
             self.reference.class_names.join(", "),
             self.base_tolerance,
             if self.reference.references {

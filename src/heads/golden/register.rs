@@ -34,10 +34,7 @@ impl Similarity {
     /// The warp of a centred point (level 0).
     pub fn apply(&self, u: (f64, f64)) -> (f64, f64) {
         let (a, b) = self.s;
-        (
-            a * u.0 - b * u.1 + self.t.0,
-            b * u.0 + a * u.1 + self.t.1,
-        )
+        (a * u.0 - b * u.1 + self.t.0, b * u.0 + a * u.1 + self.t.1)
     }
 
     pub fn angle_deg(&self) -> f64 {
@@ -60,10 +57,18 @@ pub enum RegistrationFailure {
     /// No translation peak, a singular fit (a flat frame) or no overlap.
     NoFit,
     /// The fit still moved by this many pixels after the last iteration.
-    NotConverged { step_px: f64 },
-    ShiftBeyond { px: f64 },
-    AngleBeyond { deg: f64 },
-    ScaleBeyond { scale: f64 },
+    NotConverged {
+        step_px: f64,
+    },
+    ShiftBeyond {
+        px: f64,
+    },
+    AngleBeyond {
+        deg: f64,
+    },
+    ScaleBeyond {
+        scale: f64,
+    },
 }
 
 /// Limits a registration must stay within.
@@ -410,7 +415,9 @@ mod tests {
             let terr = (found.t.0 - truth.t.0).hypot(found.t.1 - truth.t.1);
             let aerr = (found.angle_deg() - truth.angle_deg()).abs();
             let serr = (found.scale() - truth.scale()).abs();
-            eprintln!("{truth:?}: centre off {terr:.4} px, angle off {aerr:.4} deg, scale off {serr:.5}");
+            eprintln!(
+                "{truth:?}: centre off {terr:.4} px, angle off {aerr:.4} deg, scale off {serr:.5}"
+            );
             assert!(
                 terr <= 0.1 && aerr <= 0.02 && serr <= 0.001,
                 "truth {truth:?}: found {found:?} (centre off {terr:.4} px, angle off {aerr:.4} deg, scale off {serr:.5})"
