@@ -247,6 +247,8 @@ pub fn bilinear(img: &ArrayView2<f32>, x: f64, y: f64) -> Option<f32> {
     Some(top + fy * (bottom - top))
 }
 
+// Index loops read as the matrix algebra they are (symmetric fill, elimination).
+#[allow(clippy::needless_range_loop)]
 /// Inverse-compositional Gauss-Newton on one level; returns the last step's largest
 /// displacement in level-0 pixels.
 fn lucas_kanade(
@@ -336,6 +338,7 @@ fn cdiv(a: (f64, f64), b: (f64, f64)) -> (f64, f64) {
     ((a.0 * b.0 + a.1 * b.1) / n, (a.1 * b.0 - a.0 * b.1) / n)
 }
 
+#[allow(clippy::needless_range_loop)]
 /// Solves the 4x4 system by Gaussian elimination with partial pivoting; `None` when it is
 /// (near) singular.
 fn solve4(mut m: [[f64; 4]; 4], mut v: [f64; 4]) -> Option<[f64; 4]> {
