@@ -142,9 +142,9 @@ fn allocations_per_round(
             }
         }
     });
-    // Segment and anomaly heads hand their map to the capture.
+    // Segment, anomaly and golden heads hand their map to the capture.
     let kind = plan.head.kind();
-    if kind == "segment" || kind == "anomaly" {
+    if ["segment", "anomaly", "golden"].contains(&kind) {
         assert_eq!(maps, 3 * frames.len(), "{kind}: the map was captured");
     }
     (n, found)

@@ -30,7 +30,7 @@ pub use plan::KIND;
 pub use register::{Limits, RefPyramid, Registrar, RegistrationFailure, Similarity};
 
 use self::compare::Comparer;
-use super::{f32_output, FrameGeometry, FrameRef, Head, HeadError};
+use super::{f32_output, map_frame_box, Evidence, FrameGeometry, FrameRef, Head, HeadError};
 use crate::verdict::{Defect, Failure, Inspection};
 
 /// `Failure::Rule` numbers of the registration failures.
@@ -98,6 +98,11 @@ pub struct GoldenHead {
     comparer: Comparer,
     /// Per class: the area reported this frame.
     class_area: Vec<f32>,
+    /// Evidence: half the difference/tolerance ratio per model-input pixel (0.5 = at the
+    /// tolerance, as anomaly maps), carried back through the warp onto the frame.
+    frame_map: Vec<f32>,
+    map_box: [f32; 4],
+    score: f32,
 }
 
 impl GoldenHead {
@@ -108,6 +113,9 @@ impl GoldenHead {
             registrar: Registrar::new(Arc::clone(&r.pyramid), cfg.limits, cfg.huber),
             comparer: Comparer::new(w, h),
             class_area: vec![0.0; r.class_names.len()],
+            frame_map: vec![0.0; w * h],
+            map_box: [0.0; 4],
+            score: 0.0,
             cfg,
         }
     }
@@ -119,10 +127,13 @@ impl GoldenHead {
         geometry: &FrameGeometry,
         out: &mut Inspection,
     ) {
+        self.map_box = map_frame_box(geometry);
         let warp = match self.registrar.register(luma) {
             Ok(w) => w,
             Err(e) => {
                 let (rule, value) = registration_failure(&e);
+                self.score = 1.0;
+                self.frame_map.fill(0.0);
                 out.score = Some(1.0);
                 out.fail(Failure::Rule { rule, value });
                 return;
@@ -132,7 +143,8 @@ impl GoldenHead {
         let worst =
             self.comparer
                 .compare(luma, r.pyramid.levels[0].luma.view(), &r.tolerance, &warp);
-        out.score = Some(beyond(worst));
+        self.score = beyond(worst);
+        out.score = Some(self.score);
         let to_frame = ToFrame::new(&warp, geometry, r.pyramid.size(), self.cfg.mm_per_px);
         let (min_area, cap) = (self.cfg.min_area_px, self.cfg.max_defects);
         self.class_area.fill(0.0);
@@ -157,6 +169,36 @@ impl GoldenHead {
                 let rule = DIFFERENCE_RULE.saturating_add(class as u16);
                 out.fail(Failure::Rule { rule, value: area });
             }
+        }
+        self.map_onto_frame(&warp);
+    }
+}
+
+impl GoldenHead {
+    /// The ratio plane (reference pixels) seen from the frame: each model-input pixel
+    /// takes the nearest reference pixel the inverse warp lands on.
+    fn map_onto_frame(&mut self, warp: &Similarity) {
+        let (w, h) = self.cfg.reference.pyramid.size();
+        let (cx, cy) = ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
+        let (a, b) = warp.s;
+        let n = a * a + b * b;
+        let ratio = self.comparer.ratio();
+        for (i, m) in self.frame_map.iter_mut().enumerate() {
+            let (dx, dy) = (
+                (i % w) as f64 - cx - warp.t.0,
+                (i / w) as f64 - cy - warp.t.1,
+            );
+            // u = s^-1 (x - t), complex division.
+            let (ux, uy) = ((a * dx + b * dy) / n + cx, (a * dy - b * dx) / n + cy);
+            let (rx, ry) = (ux.round(), uy.round());
+            *m = if rx >= 0.0 && ry >= 0.0 && rx < w as f64 && ry < h as f64 {
+                0.5 * ratio
+                    .get(ry as usize * w + rx as usize)
+                    .copied()
+                    .unwrap_or(0.0)
+            } else {
+                0.0
+            };
         }
     }
 }
@@ -265,5 +307,17 @@ impl Head for GoldenHead {
         let luma = ArrayView2::from_shape((h, w), plane).map_err(|_| shape_err())?;
         self.inspect(luma, geometry, out);
         Ok(())
+    }
+
+    fn evidence(&self) -> Option<Evidence<'_>> {
+        let (w, h) = self.cfg.reference.pyramid.size();
+        Some(Evidence {
+            score: self.score,
+            map: &self.frame_map,
+            classes: &[],
+            width: w,
+            height: h,
+            frame_box: self.map_box,
+        })
     }
 }
