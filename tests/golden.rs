@@ -219,6 +219,15 @@ fn region_table_and_sizes_are_checked() {
         out.contains("`head.regions`: has pixel values [3] that no [[head.region]] names"),
         "{out}"
     );
+    // A value named twice.
+    let twice = text.replace("value = 2\nname = \"slide\"", "value = 1\nname = \"slide\"");
+    std::fs::write(&scenario, &twice).unwrap();
+    let (code, out) = common::validate_file(&scenario);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("`head.region`: value 1 is named twice"),
+        "{out}"
+    );
     // A frame size the reference does not have.
     std::fs::write(
         &scenario,
