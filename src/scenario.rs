@@ -188,6 +188,8 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
         }
     }
     source.default_ledger_in(&output_dir);
+    // A head that names its own classes (golden: region classes) labels the defect log.
+    let labels = head.class_names().unwrap_or(labels);
     let id = f.scenario.id.clone();
     Ok(ScenarioPlan {
         name: f.scenario.name.clone().unwrap_or_else(|| id.clone()),

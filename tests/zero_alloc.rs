@@ -142,9 +142,9 @@ fn allocations_per_round(
             }
         }
     });
-    // Segment and anomaly heads hand their map to the capture.
+    // Segment, anomaly and golden heads hand their map to the capture.
     let kind = plan.head.kind();
-    if kind == "segment" || kind == "anomaly" {
+    if ["segment", "anomaly", "golden"].contains(&kind) {
         assert_eq!(maps, 3 * frames.len(), "{kind}: the map was captured");
     }
     (n, found)
@@ -200,4 +200,80 @@ fn segmentation_allocates_nothing_per_frame() {
     let (n, found) = allocations_per_round(&plan, &frames, 640, 480);
     assert!(found.iter().all(|&d| d >= 5), "parts were found: {found:?}");
     assert_eq!(n, 0, "{n} heap allocations in 9 instance-mask frames");
+}
+
+#[test]
+fn golden_comparison_allocates_nothing_per_frame() {
+    // registration (phase correlation + Lucas-Kanade) and comparison on rendered moulds
+    let dir = tempfile::tempdir().unwrap();
+    let run = std::process::Command::new(common::python())
+        .arg(common::root().join("tools/catalogue/golden.py"))
+        .arg("--out")
+        .arg(dir.path())
+        .args(["--rows", "18"])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text =
+        std::fs::read_to_string(common::root().join("scenarios/catalogue/18-mold-protection.toml"))
+            .unwrap()
+            .replace(
+                "\"../../data/catalogue/",
+                &format!("\"{}/", dir.path().display()),
+            )
+            .replace(
+                "\"../../models/",
+                &format!("\"{}/", common::root().join("models").display()),
+            )
+            .replace("\"../../out/", &format!("\"{}/out/", dir.path().display()));
+    let file = dir.path().join("golden.toml");
+    std::fs::write(&file, text).unwrap();
+    let plan = scenario::check(&file).unwrap();
+    let truth: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("18-mold-protection/test/truth.json")).unwrap(),
+    )
+    .unwrap();
+    // Two NG frames and a good one.
+    let mut names: Vec<&String> = truth["images"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, t)| t["verdict"] == "NG")
+        .map(|(n, _)| n)
+        .take(2)
+        .collect();
+    let ok = truth["images"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, t)| t["verdict"] == "OK");
+    names.push(ok.unwrap().0);
+    let frames: Vec<Vec<u8>> = names
+        .iter()
+        .map(|n| {
+            let (rgb, w, h) = png_rgb(
+                dir.path()
+                    .join("18-mold-protection/test")
+                    .join(n)
+                    .to_str()
+                    .unwrap(),
+            );
+            assert_eq!((w, h), (384, 288));
+            rgb
+        })
+        .collect();
+    let (n, found) = allocations_per_round(&plan, &frames, 384, 288);
+    assert_eq!(
+        found
+            .iter()
+            .map(|&d| usize::from(d > 0))
+            .collect::<Vec<_>>(),
+        [1, 1, 0].repeat(3),
+        "the NG frames had defects, the good one none: {found:?}"
+    );
+    assert_eq!(n, 0, "{n} heap allocations in 9 golden frames");
 }

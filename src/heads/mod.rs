@@ -10,6 +10,7 @@ pub mod anomaly;
 pub mod classify;
 pub mod count_rules;
 pub mod detect;
+pub mod golden;
 pub mod ocr;
 pub mod patchcore;
 mod plan_support;
@@ -45,6 +46,7 @@ pub const KINDS: &[HeadKind] = &[
     ocr::KIND,
     detect::KIND,
     segment::KIND,
+    golden::KIND,
 ];
 
 /// The kind named `name` in `[head] kind`.
@@ -150,6 +152,11 @@ pub trait HeadPlan: Send + Sync + std::fmt::Debug + Any {
     /// What `validate` says the head decides with, e.g. "1000 classes".
     fn outline(&self, labels: &[String]) -> String {
         format!("{} classes", labels.len())
+    }
+    /// The class names this head's defects use, when the head names them itself (a
+    /// golden head's region classes) rather than the model's labels.
+    fn class_names(&self) -> Option<Vec<String>> {
+        None
     }
     /// A failed rule as the defect log shows it.
     fn describe(&self, failure: &Failure, labels: &[String]) -> FailureText;
