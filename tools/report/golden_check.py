@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Scores a golden catalogue row's defect log against the renderer's truth:
 
-    .cache/venv/bin/python tools/catalogue/golden_check.py 01-pcb-bare-board [...]
+    .cache/venv/bin/python tools/report/golden_check.py 01-pcb-bare-board [...]
 
 reads out/catalogue/<id>/defects.jsonl (from `lineside run scenarios/catalogue/<id>.toml`)
 and data/catalogue/<id>/test/truth.json, and prints the verdict accuracy, the planted
