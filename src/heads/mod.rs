@@ -10,6 +10,7 @@ pub mod anomaly;
 pub mod classify;
 pub mod count_rules;
 pub mod detect;
+pub mod examples;
 pub mod ocr;
 pub mod patchcore;
 mod plan_support;
@@ -45,6 +46,7 @@ pub const KINDS: &[HeadKind] = &[
     ocr::KIND,
     detect::KIND,
     segment::KIND,
+    examples::KIND,
 ];
 
 /// The kind named `name` in `[head] kind`.
@@ -145,6 +147,11 @@ pub trait HeadPlan: Send + Sync + std::fmt::Debug + Any {
     }
     /// The model named in defect logs (id, sha256) when it is not the ONNX file.
     fn logged_model(&self) -> Option<(String, String)> {
+        None
+    }
+    /// Class names the head brings itself (a fitted model's), used instead of the
+    /// model's labels in plans, rules and defect logs.
+    fn class_names(&self) -> Option<Vec<String>> {
         None
     }
     /// What `validate` says the head decides with, e.g. "1000 classes".
