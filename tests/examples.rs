@@ -138,13 +138,24 @@ fn fit_reports_each_set_and_run_logs_classes_and_unknowns() {
     assert_eq!(cfg.ok, [false, false, true, false]);
     assert_eq!(cfg.threshold(), r["threshold"].as_f64().unwrap() as f32);
 
-    // Another backbone, another input size, a class the model was not taught: each is a
-    // located error that says what to do.
-    let other = scenario_in(tmp.path(), &data, |t| {
-        t.replace("efficientnet_lite0_features.onnx", "efficientnet_lite0.onnx")
-    });
-    let (ok, text) = lineside(&["validate".as_ref(), other.as_os_str()]);
-    assert!(!ok && text.contains("was fitted with backbone efficientnet_lite0_features.onnx"), "{text}");
+    // Another backbone (the artifact records another file's sha256), another input size,
+    // a class the model was not taught: each is a located error that says what to do.
+    let sha = a.header.backbone.sha256.clone();
+    let mut other = bytes.clone();
+    let at = bytes
+        .windows(sha.len())
+        .position(|w| w == sha.as_bytes())
+        .unwrap();
+    other[at..at + sha.len()].copy_from_slice("0".repeat(sha.len()).as_bytes());
+    std::fs::write(&path, &other).unwrap();
+    let (ok, text) = lineside(&["validate".as_ref(), file.as_os_str()]);
+    assert!(
+        !ok && text.contains("model.path")
+            && text.contains("was fitted with backbone efficientnet_lite0_features.onnx (sha256 000000000000…)")
+            && text.contains("re-fit"),
+        "{text}"
+    );
+    std::fs::write(&path, &bytes).unwrap();
     let resized = scenario_in(tmp.path(), &data, |t| t.replace("size = [224, 224]", "size = [256, 256]"));
     let (ok, text) = lineside(&["validate".as_ref(), resized.as_os_str()]);
     assert!(!ok && text.contains("fitted with size 224x224"), "{text}");

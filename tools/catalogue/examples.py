@@ -371,11 +371,14 @@ def bottle(rng, cls, cap_colour=(0.85, 0.12, 0.12)):
     ring = np.zeros((SIZE, SIZE), np.float32)
     cv2.rectangle(ring, (76, 98), (148, 108), 1.0, -1)
     if cls == "bad_seal":
-        # the ring is torn: a gap and a dropped segment
-        gx = int(rng.uniform(80, 116))
-        cv2.rectangle(ring, (gx, 96), (gx + int(rng.uniform(24, 32)), 110), 0.0, -1)
+        # the ring is torn open at one side; the loose end hangs out beside the neck
+        right = rng.uniform() < 0.5
+        gx = int(rng.uniform(112, 122)) if right else int(rng.uniform(78, 88))
+        cv2.rectangle(ring, (gx, 96), (gx + int(rng.uniform(20, 26)), 110), 0.0, -1)
         drop = np.zeros((SIZE, SIZE), np.float32)
-        cv2.rectangle(drop, (gx + 28, 112), (gx + 64, 132), 1.0, -1)
+        y = int(rng.uniform(104, 116))
+        x0 = int(rng.uniform(146, 150)) if right else int(rng.uniform(44, 48))
+        cv2.rectangle(drop, (x0, y), (x0 + 30, y + 14), 1.0, -1)
         img = paint(img, drop, cap * 0.9)
     img = paint(img, ring, cap * 0.9)
     # label band
