@@ -699,8 +699,7 @@ fn fit(
         progress,
         threads: threads.unwrap_or_else(all_cores),
     };
-    if lineside::fit::head_kind(scenario).as_deref() == Some(lineside::heads::examples::KIND.name)
-    {
+    if lineside::fit::head_kind(scenario).as_deref() == Some(lineside::heads::examples::KIND.name) {
         return fit_examples(scenario, &opts, json);
     }
     let Some(plan) = or_print(lineside::fit::fit_plan(scenario)) else {

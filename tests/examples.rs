@@ -55,11 +55,18 @@ fn fit_reports_each_set_and_run_logs_classes_and_unknowns() {
     assert!(text.contains("held-out accuracy"), "{text}");
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let classes = r["classes"].as_array().unwrap();
-    let names: Vec<&str> = classes.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = classes
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["discoloured", "foreign_matter", "good", "moldy"]);
     for c in classes {
         // 14 examples, 20% held out per class: 3 held out, 11 learnt from.
-        assert_eq!((c["train"].as_u64(), c["holdout"].as_u64()), (Some(11), Some(3)), "{c}");
+        assert_eq!(
+            (c["train"].as_u64(), c["holdout"].as_u64()),
+            (Some(11), Some(3)),
+            "{c}"
+        );
     }
     let acc = r["holdout_accuracy"].as_f64().unwrap();
     assert!(acc >= 0.95, "held-out accuracy {acc}: {text}");
@@ -71,10 +78,15 @@ fn fit_reports_each_set_and_run_logs_classes_and_unknowns() {
 
     let (ok, text) = lineside(&["run".as_ref(), file.as_os_str(), "--no-progress".as_ref()]);
     assert!(ok, "{text}");
-    let log = std::fs::read_to_string(tmp.path().join("out/catalogue/31-grain-sorting/defects.jsonl"))
-        .unwrap();
-    let records: Vec<serde_json::Value> =
-        log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let log = std::fs::read_to_string(
+        tmp.path()
+            .join("out/catalogue/31-grain-sorting/defects.jsonl"),
+    )
+    .unwrap();
+    let records: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let truth: serde_json::Value =
         serde_json::from_slice(&std::fs::read(data.join("test/truth.json")).unwrap()).unwrap();
     assert_eq!(records.len(), 16, "10 test frames and 6 unknown parts");
@@ -83,7 +95,10 @@ fn fit_reports_each_set_and_run_logs_classes_and_unknowns() {
         let item = rec["item"].as_str().unwrap();
         let item = Path::new(item).file_name().unwrap().to_str().unwrap();
         let top = rec["classes"][0]["label"].as_str().unwrap();
-        assert!(names.contains(&top), "classes are named from the artifact: {rec}");
+        assert!(
+            names.contains(&top),
+            "classes are named from the artifact: {rec}"
+        );
         assert_eq!(
             rec["model"]["id"].as_str(),
             Some("31-grain-sorting"),
@@ -108,7 +123,10 @@ fn fit_reports_each_set_and_run_logs_classes_and_unknowns() {
         }
     }
     assert!(right >= 9, "{right} of 10 test verdicts right:\n{log}");
-    assert!(unknown_ng >= 5, "{unknown_ng} of 6 unknown parts NG as unknown:\n{log}");
+    assert!(
+        unknown_ng >= 5,
+        "{unknown_ng} of 6 unknown parts NG as unknown:\n{log}"
+    );
 
     // The artifact: a byte-exact round trip, and damage is named, never a panic.
     let path = tmp.path().join("31-grain-sorting.lsex");
@@ -120,10 +138,14 @@ fn fit_reports_each_set_and_run_logs_classes_and_unknowns() {
     let mut damaged = bytes.clone();
     let last = damaged.len() - 1;
     damaged[last] ^= 0x40;
-    let e = ExamplesArtifact::from_bytes(&path, &damaged).unwrap_err().to_string();
+    let e = ExamplesArtifact::from_bytes(&path, &damaged)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("checksum mismatch"), "{e}");
     for cut in [0, 7, 20, bytes.len() / 2, bytes.len() - 4] {
-        let e = ExamplesArtifact::from_bytes(&path, &bytes[..cut]).unwrap_err().to_string();
+        let e = ExamplesArtifact::from_bytes(&path, &bytes[..cut])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not a lineside teach-by-example model"), "{e}");
     }
     let e = ExamplesArtifact::from_bytes(&path, b"LSPATCH\0xxxxxxxxxxxxxxxx")
@@ -151,17 +173,26 @@ fn fit_reports_each_set_and_run_logs_classes_and_unknowns() {
     let (ok, text) = lineside(&["validate".as_ref(), file.as_os_str()]);
     assert!(
         !ok && text.contains("model.path")
-            && text.contains("was fitted with backbone efficientnet_lite0_features.onnx (sha256 000000000000…)")
+            && text.contains(
+                "was fitted with backbone efficientnet_lite0_features.onnx (sha256 000000000000…)"
+            )
             && text.contains("re-fit"),
         "{text}"
     );
     std::fs::write(&path, &bytes).unwrap();
-    let resized = scenario_in(tmp.path(), &data, |t| t.replace("size = [224, 224]", "size = [256, 256]"));
+    let resized = scenario_in(tmp.path(), &data, |t| {
+        t.replace("size = [224, 224]", "size = [256, 256]")
+    });
     let (ok, text) = lineside(&["validate".as_ref(), resized.as_os_str()]);
     assert!(!ok && text.contains("fitted with size 224x224"), "{text}");
-    let untaught = scenario_in(tmp.path(), &data, |t| t.replace("[\"good\"]", "[\"good\", \"brown\"]"));
+    let untaught = scenario_in(tmp.path(), &data, |t| {
+        t.replace("[\"good\"]", "[\"good\", \"brown\"]")
+    });
     let (ok, text) = lineside(&["validate".as_ref(), untaught.as_os_str()]);
-    assert!(!ok && text.contains("rules.ok_classes") && text.contains("`brown` is not a taught class"), "{text}");
+    assert!(
+        !ok && text.contains("rules.ok_classes") && text.contains("`brown` is not a taught class"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -173,8 +204,14 @@ fn fit_keys_of_the_other_kind_and_missing_folders_are_named() {
     });
     let (ok, text) = lineside(&["fit".as_ref(), file.as_os_str(), "--no-progress".as_ref()]);
     assert!(!ok, "{text}");
-    assert!(text.contains("fit.coreset_ratio") && text.contains("belongs to PatchCore fits"), "{text}");
-    assert!(text.contains("fit.classes") && text.contains("cannot list"), "{text}");
+    assert!(
+        text.contains("fit.coreset_ratio") && text.contains("belongs to PatchCore fits"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fit.classes") && text.contains("cannot list"),
+        "{text}"
+    );
     // A class with a single example cannot be held out.
     let classes = data.join("classes");
     for (class, n) in [("good", 3), ("bad", 1)] {
@@ -189,6 +226,12 @@ fn fit_keys_of_the_other_kind_and_missing_folders_are_named() {
     let file = scenario_in(tmp.path(), &data, |t| t);
     let (ok, text) = lineside(&["fit".as_ref(), file.as_os_str(), "--no-progress".as_ref()]);
     assert!(!ok, "{text}");
-    assert!(text.contains("class `bad`") && text.contains("at least 2"), "{text}");
-    assert!(text.contains("fit.unknown") && text.contains("holds no images"), "{text}");
+    assert!(
+        text.contains("class `bad`") && text.contains("at least 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fit.unknown") && text.contains("holds no images"),
+        "{text}"
+    );
 }

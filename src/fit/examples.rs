@@ -374,7 +374,10 @@ pub fn fit_examples(
     };
     let blocks = blocks(
         &plan.pooling,
-        &[(LAYER_S8, channels(LAYER_S8)?), (LAYER_S16, channels(LAYER_S16)?)],
+        &[
+            (LAYER_S8, channels(LAYER_S8)?),
+            (LAYER_S16, channels(LAYER_S16)?),
+        ],
     );
     let dim = blocks.iter().map(|b| b.channels).sum();
     let mut em = Embedder {
@@ -496,13 +499,18 @@ fn ratio(n: usize, of: usize) -> f64 {
 /// that share of held-out images exceeds). With fewer than `1 / false_reject` held-out
 /// images this is the largest of them, so no held-out known image is rejected.
 pub fn threshold(distances: &[f32], false_reject: f32) -> (f32, String) {
-    let mut d: Vec<f32> = distances.iter().copied().filter(|v| v.is_finite()).collect();
+    let mut d: Vec<f32> = distances
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
     d.sort_by(f32::total_cmp);
     let n = d.len();
     if n == 0 {
         return (0.0, "no held-out images: every part is unknown".into());
     }
-    let allowed = (f64::from(false_reject) * n as f64).floor() as usize;
+    // f32 0.01 is slightly below 1/100: a small tolerance keeps 1% of 200 at 2.
+    let allowed = (f64::from(false_reject) * n as f64 + 1e-4).floor() as usize;
     let t = d[n - 1 - allowed.min(n - 1)];
     (
         t,

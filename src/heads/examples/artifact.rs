@@ -184,8 +184,7 @@ impl ExamplesArtifact {
             serde_json::from_slice(hjson).map_err(|e| bad(format!("header: {e}")))?;
         let d = &header.data;
         let block_dim: usize = header.embedding.blocks.iter().map(|b| b.channels).sum();
-        if d.dtype != "f32le" || d.dim == 0 || d.dim != header.embedding.dim || d.dim != block_dim
-        {
+        if d.dtype != "f32le" || d.dim == 0 || d.dim != header.embedding.dim || d.dim != block_dim {
             return Err(bad(format!(
                 "embeddings dtype {} dim {} do not match the embedding's {} blocks of {block_dim} channels",
                 d.dtype,

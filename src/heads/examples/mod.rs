@@ -93,17 +93,15 @@ impl Head for ExamplesHead {
     ) -> Result<(), HeadError> {
         self.embed(outputs)?;
         let a = &self.cfg.artifact;
-        let Ok(bank) = ArrayView2::from_shape((a.header.data.rows, a.header.data.dim), &a.embeddings[..])
+        let Ok(bank) =
+            ArrayView2::from_shape((a.header.data.rows, a.header.data.dim), &a.embeddings[..])
         else {
             return Err(HeadError::Extract {
                 name: "examples".into(),
                 reason: "the fitted embeddings do not match their header".into(),
             });
         };
-        let Some(d) = self
-            .neighbours
-            .decide(bank, &a.row_class, &self.embedding)
-        else {
+        let Some(d) = self.neighbours.decide(bank, &a.row_class, &self.embedding) else {
             return Err(HeadError::Extract {
                 name: "examples".into(),
                 reason: "the embedding does not match the fitted examples".into(),

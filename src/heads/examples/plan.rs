@@ -46,13 +46,16 @@ struct RulesKeys {
 }
 
 fn plan(input: &mut PlanInput<'_>) -> Option<ExamplesConfig> {
-    let (h, r) = (
-        input.head::<ExamplesHeadKeys>(),
-        input.rules::<RulesKeys>(),
-    );
+    let (h, r) = (input.head::<ExamplesHeadKeys>(), input.rules::<RulesKeys>());
     let (h, r) = (h?, r?);
     let spec = input.preprocess?;
-    let artifact = load_checked(input.file, input.model, spec, h.artifact.as_ref(), input.errs)?;
+    let artifact = load_checked(
+        input.file,
+        input.model,
+        spec,
+        h.artifact.as_ref(),
+        input.errs,
+    )?;
     let names = artifact.class_names();
     let ok = match &r.ok_classes {
         None => vec![true; names.len()],
@@ -181,11 +184,13 @@ pub fn load_checked(
             format!("{}x{}", spec.width, spec.height),
         );
     }
-    if p.mean != spec.mean || p.std != spec.std || p.scale != spec.scale || p.color != spec.color
-    {
+    if p.mean != spec.mean || p.std != spec.std || p.scale != spec.scale || p.color != spec.color {
         mismatch(
             "normalisation",
-            format!("{:?} scale {} mean {:?} std {:?}", p.color, p.scale, p.mean, p.std),
+            format!(
+                "{:?} scale {} mean {:?} std {:?}",
+                p.color, p.scale, p.mean, p.std
+            ),
             format!(
                 "{:?} scale {} mean {:?} std {:?}",
                 spec.color, spec.scale, spec.mean, spec.std
@@ -221,7 +226,10 @@ impl HeadPlan for ExamplesConfig {
                 continue;
             }
             let stride = if b.output.ends_with("s8") { 8 } else { 16 };
-            outs.push((b.output.clone(), vec![1, b.channels, hh / stride, w / stride]));
+            outs.push((
+                b.output.clone(),
+                vec![1, b.channels, hh / stride, w / stride],
+            ));
         }
         outs
     }
