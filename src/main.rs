@@ -72,8 +72,9 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Fit a PatchCore anomaly model from good images (the scenario's [fit] section) and
-    /// write it where its [head] artifact points.
+    /// Fit a PatchCore anomaly model from good images, or a teach-by-example classifier
+    /// from one folder per class (the scenario's [fit] section), and write it where its
+    /// [head] artifact points.
     Fit {
         scenario: PathBuf,
         /// Do not draw progress bars.
