@@ -72,8 +72,9 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Fit a PatchCore anomaly model from good images (the scenario's [fit] section) and
-    /// write it where its [head] artifact points.
+    /// Fit a PatchCore anomaly model from good images, or a teach-by-example classifier
+    /// from one folder per class (the scenario's [fit] section), and write it where its
+    /// [head] artifact points.
     Fit {
         scenario: PathBuf,
         /// Do not draw progress bars.
@@ -695,12 +696,15 @@ fn fit(
     json: Option<&Path>,
     threads: Option<usize>,
 ) -> anyhow::Result<ExitCode> {
-    let Some(plan) = or_print(lineside::fit::fit_plan(scenario)) else {
-        return Ok(ExitCode::FAILURE);
-    };
     let opts = lineside::fit::FitOptions {
         progress,
         threads: threads.unwrap_or_else(all_cores),
+    };
+    if lineside::fit::head_kind(scenario).as_deref() == Some(lineside::heads::examples::KIND.name) {
+        return fit_examples(scenario, &opts, json);
+    }
+    let Some(plan) = or_print(lineside::fit::fit_plan(scenario)) else {
+        return Ok(ExitCode::FAILURE);
     };
     let r = lineside::fit::fit(&plan, &opts)?;
     println!(
@@ -733,6 +737,26 @@ fn fit(
         r.artifact.display(),
         r.artifact_sha256
     );
+    if let Some(p) = json {
+        write_json(p, &r)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lineside fit` for a teach-by-example scenario: the per-set report.
+fn fit_examples(
+    scenario: &Path,
+    opts: &lineside::fit::FitOptions,
+    json: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    use lineside::fit::examples::{examples_fit_plan, fit_examples};
+    let Some(plan) = or_print(
+        lineside::config::ScenarioFile::load(scenario).and_then(|f| examples_fit_plan(&f)),
+    ) else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let r = fit_examples(&plan, opts)?;
+    print!("{}", r.table());
     if let Some(p) = json {
         write_json(p, &r)?;
     }

@@ -159,6 +159,11 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
         }
     }
     let head = head_plan(&f, kind, &model, &labels, preprocess.as_ref(), &mut errs);
+    // A fitted head (teach by example) names its classes itself.
+    let labels = head
+        .as_ref()
+        .and_then(|h| h.class_names())
+        .unwrap_or(labels);
     let (Some(mut source), Some(preprocess), Some(head)) = (source, preprocess, head) else {
         return Err(errs);
     };

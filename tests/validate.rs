@@ -85,7 +85,7 @@ fn a_head_that_does_not_fit_the_model_is_caught() {
     );
     assert!(
         text.contains(&format!(
-            "{f}:16: `rules.ok_classes`: applies to head kind \"classify\" only"
+            "{f}:16: `rules.ok_classes`: applies to head kinds \"classify\" and \"examples\" only"
         )),
         "{text}"
     );

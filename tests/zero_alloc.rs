@@ -277,3 +277,28 @@ fn golden_comparison_allocates_nothing_per_frame() {
     );
     assert_eq!(n, 0, "{n} heap allocations in 9 golden frames");
 }
+
+#[test]
+fn teach_by_example_allocates_nothing_per_frame() {
+    // Fit a small model of row 31 (grain sorting), then inspect its test frames.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = common::render_grain(
+        tmp.path(),
+        &["--per-class", "3", "--unknown", "1", "--test", "2", "2"],
+    );
+    let file = common::grain_scenario(tmp.path(), &data, |t| t);
+    let f = lineside::config::ScenarioFile::load(&file).unwrap();
+    let fit_plan = lineside::fit::examples::examples_fit_plan(&f).unwrap();
+    let opts = lineside::fit::FitOptions {
+        progress: false,
+        threads: 2,
+    };
+    lineside::fit::examples::fit_examples(&fit_plan, &opts).unwrap();
+    let plan = scenario::check(&file).unwrap();
+    let frames: Vec<Vec<u8>> = ["000", "001", "002", "003"]
+        .iter()
+        .map(|n| png_rgb(data.join(format!("test/{n}.png")).to_str().unwrap()).0)
+        .collect();
+    let (n, _) = allocations_per_round(&plan, &frames, 224, 224);
+    assert_eq!(n, 0, "{n} heap allocations in 12 teach-by-example frames");
+}

@@ -92,12 +92,29 @@ pub struct PreprocessSection {
     pub size: Option<[u32; 2]>,
 }
 
-/// How `lineside fit` builds a PatchCore model for this scenario.
+/// How `lineside fit` builds the scenario's fitted model: a PatchCore memory bank
+/// (`kind = "patchcore"`: `train` and the keys after it) or a teach-by-example classifier
+/// (`kind = "examples"`: `classes`, `unknown`, `k`, `pooling`, `unknown_false_reject`).
+/// Each fit says which keys belong to the other kind.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct FitSection {
-    /// Folder of good images (PNG/JPEG/BMP), relative to this file.
-    pub train: PathBuf,
+    /// PatchCore: folder of good images (PNG/JPEG/BMP), relative to this file.
+    pub train: Option<PathBuf>,
+    /// Teach by example: a folder with one sub-folder of images per class
+    /// (folder name = class name).
+    pub classes: Option<PathBuf>,
+    /// Teach by example: images of none of the classes, only to report how many the
+    /// calibrated threshold rejects.
+    pub unknown: Option<PathBuf>,
+    /// Teach by example: neighbours that vote on the class (default 5).
+    pub k: Option<usize>,
+    /// Teach by example: how feature maps become an embedding, "avg" or "avg+max"
+    /// (default "avg+max").
+    pub pooling: Option<String>,
+    /// Teach by example: the share of held-out known images the unknown threshold may
+    /// reject (default 0.01).
+    pub unknown_false_reject: Option<f32>,
     /// Fraction of the good images held out to calibrate the threshold (default 0.2).
     pub holdout: Option<f32>,
     /// Fraction of training patches kept in the memory bank (default 0.1).

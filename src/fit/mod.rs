@@ -13,13 +13,25 @@
 //! the hold-out frames are scored tile by tile exactly as `run` scores them; the image
 //! threshold is the frame-level one of [`extreme`] (a false-reject rate per frame).
 //! 5. Write the artifact (`docs/patchcore.md#artifact-format-lspc-version-1`).
+//!
+//! `[head] kind = "examples"` fits a teach-by-example classifier instead ([`examples`]);
+//! [`head_kind`] tells the command which fit a scenario asks for.
 
 mod calibration;
+pub mod examples;
 pub mod extreme;
 mod holdout;
 mod plan;
 
 pub use holdout::split;
+
+/// The `[head] kind` of the scenario at `path`, when it loads (errors are reported by
+/// the fit plan that follows).
+pub fn head_kind(path: &std::path::Path) -> Option<String> {
+    crate::config::ScenarioFile::load(path)
+        .ok()
+        .map(|f| f.head_kind)
+}
 pub use plan::{fit_plan, FitPlan};
 
 use std::path::PathBuf;
@@ -65,6 +77,8 @@ pub enum FitError {
     Output { name: String, reason: String },
     #[error(transparent)]
     Artifact(#[from] ArtifactError),
+    #[error(transparent)]
+    ExamplesArtifact(#[from] crate::heads::examples::ExamplesArtifactError),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -137,9 +151,17 @@ impl Picture {
 
 impl Backbone {
     fn open(plan: &FitPlan, threads: usize) -> Result<Self, FitError> {
+        Self::open_model(Arc::clone(&plan.model), &plan.preprocess, threads)
+    }
+
+    fn open_model(
+        model: Arc<crate::engine::ModelInfo>,
+        preprocess: &crate::preprocess::PreprocessSpec,
+        threads: usize,
+    ) -> Result<Self, FitError> {
         let session = InferenceSession::open(
-            Arc::clone(&plan.model),
-            plan.preprocess.tensor_shape(),
+            model,
+            preprocess.tensor_shape(),
             // Fitting is offline work: always the CPU provider, whatever the scenario runs on.
             SessionOptions {
                 intra_threads: threads,

@@ -45,7 +45,8 @@ pub fn fit_plan(path: &Path) -> Result<FitPlan, Vec<Diagnostic>> {
     if f.head_kind != patchcore::KIND.name {
         errs.push(f.diag(
             "head.kind",
-            "`lineside fit` builds PatchCore models: set kind = \"patchcore\" and artifact = \"<file>.lspc\"",
+            "`lineside fit` builds PatchCore models (kind = \"patchcore\", artifact = \"<file>.lspc\") \
+             and teach-by-example classifiers (kind = \"examples\", artifact = \"<file>.lsex\")",
         ));
     }
     let Some(fit) = &f.fit else {
@@ -73,7 +74,28 @@ pub fn fit_plan(path: &Path) -> Result<FitPlan, Vec<Diagnostic>> {
             None
         }
     };
-    let train_dir = f.resolve(&fit.train);
+    let Some(train) = &fit.train else {
+        errs.push(f.diag(
+            "fit.train",
+            "missing: say where the good images are, e.g. train = \"data/train/good\"",
+        ));
+        return Err(errs);
+    };
+    for (key, given) in [
+        ("classes", fit.classes.is_some()),
+        ("unknown", fit.unknown.is_some()),
+        ("k", fit.k.is_some()),
+        ("pooling", fit.pooling.is_some()),
+        ("unknown_false_reject", fit.unknown_false_reject.is_some()),
+    ] {
+        if given {
+            errs.push(f.diag(
+                &format!("fit.{key}"),
+                "belongs to teach-by-example fits ([head] kind = \"examples\"); a patchcore fit does not read it",
+            ));
+        }
+    }
+    let train_dir = f.resolve(train);
     if !train_dir.is_dir() {
         errs.push(f.diag(
             "fit.train",

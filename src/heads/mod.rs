@@ -11,6 +11,7 @@ pub mod classify;
 pub mod count_rules;
 pub mod detect;
 pub mod golden;
+pub mod examples;
 pub mod ocr;
 pub mod patchcore;
 mod plan_support;
@@ -47,6 +48,7 @@ pub const KINDS: &[HeadKind] = &[
     detect::KIND,
     segment::KIND,
     golden::KIND,
+    examples::KIND,
 ];
 
 /// The kind named `name` in `[head] kind`.
@@ -147,6 +149,11 @@ pub trait HeadPlan: Send + Sync + std::fmt::Debug + Any {
     }
     /// The model named in defect logs (id, sha256) when it is not the ONNX file.
     fn logged_model(&self) -> Option<(String, String)> {
+        None
+    }
+    /// Class names the head brings itself (a fitted model's), used instead of the
+    /// model's labels in plans, rules and defect logs.
+    fn class_names(&self) -> Option<Vec<String>> {
         None
     }
     /// What `validate` says the head decides with, e.g. "1000 classes".

@@ -196,3 +196,45 @@ pub fn relocated_fitted(name: &str, kind: &str, data: &Path, tmp: &Path) -> Stri
         )
         .replace("\"../../out/", &format!("\"{}/out/", tmp.display()))
 }
+
+/// Renders teach-by-example data for catalogue row 31 (grain sorting) into `dir` with
+/// `tools/catalogue/examples.py` (`args`: counts), and returns the row's folder.
+pub fn render_grain(dir: &Path, args: &[&str]) -> PathBuf {
+    let out = Command::new(python())
+        .arg(root().join("tools/catalogue/examples.py"))
+        .arg("--out")
+        .arg(dir)
+        .args(["--rows", "31"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "examples.py failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join("31-grain-sorting")
+}
+
+/// The catalogue scenario of row 31 with its data at `data`, its artifact and output in
+/// `tmp`, then `edit` applied to its text; written to `tmp/grain.toml`.
+pub fn grain_scenario(tmp: &Path, data: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("scenarios/catalogue/31-grain-sorting.toml"))
+        .unwrap()
+        .replace(
+            "\"../../data/catalogue/31-grain-sorting/",
+            &format!("\"{}/", data.display()),
+        )
+        .replace(
+            "\"../../models/fitted/catalogue/",
+            &format!("\"{}/", tmp.display()),
+        )
+        .replace(
+            "\"../../models/",
+            &format!("\"{}/", root().join("models").display()),
+        )
+        .replace("\"../../out/", &format!("\"{}/out/", tmp.display()));
+    let p = tmp.join("grain.toml");
+    std::fs::write(&p, edit(text)).unwrap();
+    p
+}

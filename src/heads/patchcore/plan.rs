@@ -64,7 +64,8 @@ pub fn backbone_defaults(f: &ScenarioFile, model: &ModelInfo, spec: &mut Preproc
     }
 }
 
-/// Checks the backbone and preprocessing are what PatchCore's feature assembly expects.
+/// Checks the backbone and preprocessing are what PatchCore's feature assembly (and the
+/// examples head's embedding) expects.
 pub fn check_backbone(
     f: &ScenarioFile,
     model: &ModelInfo,
@@ -77,7 +78,7 @@ pub fn check_backbone(
             _ => errs.push(f.diag(
                 "model.path",
                 format!(
-                    "a patchcore head needs the backbone output `{name}` (float32 [1, C, H/{stride}, W/{stride}]); \
+                    "patchcore and examples heads need the backbone output `{name}` (float32 [1, C, H/{stride}, W/{stride}]); \
                      this model's outputs are {}. Use models/efficientnet-lite0/efficientnet_lite0_features.onnx",
                     model.output_names()
                 ),
