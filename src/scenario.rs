@@ -78,16 +78,22 @@ impl ScenarioPlan {
 
 /// Loads and checks one scenario file, reporting every problem found.
 pub fn check(path: &Path) -> Result<ScenarioPlan, Vec<Diagnostic>> {
-    check_with(path, false)
+    check_with(path, false, false)
+}
+
+/// [`check`] for `lineside calibrate`: a calibration file the scenario names need not
+/// exist yet (measurement heads then measure in pixels only).
+pub fn check_uncalibrated(path: &Path) -> Result<ScenarioPlan, Vec<Diagnostic>> {
+    check_with(path, false, true)
 }
 
 /// [`check`] for `lineside validate`: also refuses what `run` would only log as ERROR
 /// records (image files beyond the frame limits).
 pub fn validate(path: &Path) -> Result<ScenarioPlan, Vec<Diagnostic>> {
-    check_with(path, true)
+    check_with(path, true, false)
 }
 
-fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>> {
+fn check_with(path: &Path, strict: bool, uncalibrated: bool) -> Result<ScenarioPlan, Vec<Diagnostic>> {
     let f = ScenarioFile::load_checking::<crate::source::SourceSection>(path, "source")?;
     let mut errs = Vec::new();
     config::check_id(&f, &mut errs);
@@ -158,7 +164,15 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
             }
         }
     }
-    let head = head_plan(&f, kind, &model, &labels, preprocess.as_ref(), &mut errs);
+    let head = head_plan(
+        &f,
+        kind,
+        &model,
+        &labels,
+        preprocess.as_ref(),
+        uncalibrated,
+        &mut errs,
+    );
     let (Some(mut source), Some(preprocess), Some(head)) = (source, preprocess, head) else {
         return Err(errs);
     };
@@ -541,6 +555,7 @@ fn head_plan(
     model: &ModelInfo,
     labels: &[String],
     preprocess: Option<&PreprocessSpec>,
+    uncalibrated: bool,
     errs: &mut Vec<Diagnostic>,
 ) -> Option<Box<dyn HeadPlan>> {
     let start = errs.len();
@@ -558,6 +573,7 @@ fn head_plan(
         errs,
         foreign_head,
         foreign_rules,
+        uncalibrated,
     };
     let plan = (kind.plan)(&mut input);
     if !task_fits {
