@@ -78,21 +78,6 @@ pub struct TextLine {
     pub score: f32,
 }
 
-/// One measurement rule's result (`[[rules.measure]]`): the rule is named by its index, the
-/// plan puts it into words ([`crate::verdict`] holds no strings, so deciding allocates
-/// nothing).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Measurement {
-    /// Index into the head's measurement rules.
-    pub rule: u16,
-    /// In the rule's unit (px, mm or degrees); NaN when nothing was found to measure.
-    pub value: f32,
-    /// The same in frame pixels (degrees for angles): what `lineside calibrate` reads.
-    pub px: f32,
-    /// Within the rule's limits (false when nothing was found).
-    pub ok: bool,
-}
-
 /// One measurement rule's result (`[[rules.measure]]`), named by its index: the head's plan
 /// puts it into words, so deciding allocates nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
