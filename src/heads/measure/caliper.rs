@@ -81,6 +81,8 @@ impl ToPlane {
 #[derive(Debug, Clone)]
 pub struct Caliper {
     start: [f32; 2],
+    /// Where along the probe the first sample lies (see [`Caliper::new`]).
+    first: f32,
     /// Unit vector along the probe.
     dir: [f32; 2],
     /// Offsets across the probe, in pixels, of the lines averaged into the profile.
@@ -103,12 +105,27 @@ impl Caliper {
         } else {
             [1.0, 0.0]
         };
-        // One sample per frame pixel along the probe, both ends included.
-        let n = if len.is_finite() { len as usize + 1 } else { 1 };
+        // A probe along a pixel row or column is sampled at pixel centres: interpolating
+        // between them would blur the profile unevenly and bias the sub-pixel fit (up to
+        // 0.05 px on rendered parts; at centres, under 0.005 px).
+        let first = if dir[1].abs() < 1e-6 {
+            ((0.5 - x0) * dir[0].signum()).rem_euclid(1.0)
+        } else if dir[0].abs() < 1e-6 {
+            ((0.5 - y0) * dir[1].signum()).rem_euclid(1.0)
+        } else {
+            0.0
+        };
+        // One sample per frame pixel along the probe, inside both ends.
+        let n = if len.is_finite() && len >= first {
+            (len - first) as usize + 1
+        } else {
+            1
+        };
         let band = band.max(1);
         let half = (band as f32 - 1.0) / 2.0;
         Caliper {
             start: [x0, y0],
+            first,
             dir,
             band: (0..band).map(|k| k as f32 - half).collect(),
             polarity,
@@ -127,7 +144,8 @@ impl Caliper {
         ]
     }
 
-    /// The averaged luminance profile of the last run, one sample per pixel.
+    /// The averaged luminance profile of the last run, one sample per pixel from
+    /// `first` along the probe.
     pub fn profile(&self) -> &[f32] {
         &self.profile
     }
@@ -136,9 +154,10 @@ impl Caliper {
     pub fn run(&mut self, plane: ArrayView2<'_, f32>, to_plane: &ToPlane) -> &[Edge] {
         let normal = [-self.dir[1], self.dir[0]];
         for (i, p) in self.profile.iter_mut().enumerate() {
+            let t = self.first + i as f32;
             let [x, y] = [
-                self.start[0] + self.dir[0] * i as f32,
-                self.start[1] + self.dir[1] * i as f32,
+                self.start[0] + self.dir[0] * t,
+                self.start[1] + self.dir[1] * t,
             ];
             let mut sum = 0.0;
             for &k in &self.band {
@@ -154,6 +173,9 @@ impl Caliper {
             self.min_contrast,
             &mut self.edges,
         );
+        for e in &mut self.edges {
+            e.pos += self.first;
+        }
         &self.edges
     }
 }
