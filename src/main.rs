@@ -760,7 +760,12 @@ fn fit(
     Ok(ExitCode::SUCCESS)
 }
 
-fn calibrate(scenario: &Path, image: &Path, probe: &str, known_mm: f32) -> anyhow::Result<ExitCode> {
+fn calibrate(
+    scenario: &Path,
+    image: &Path,
+    probe: &str,
+    known_mm: f32,
+) -> anyhow::Result<ExitCode> {
     let (cal, file) = lineside::calibrate::calibrate(scenario, image, probe, known_mm)?;
     println!(
         "`{probe}` measured {:.3} px on {}: {known_mm} mm -> mm_per_px = {:.6}",

@@ -93,7 +93,11 @@ pub fn validate(path: &Path) -> Result<ScenarioPlan, Vec<Diagnostic>> {
     check_with(path, true, false)
 }
 
-fn check_with(path: &Path, strict: bool, uncalibrated: bool) -> Result<ScenarioPlan, Vec<Diagnostic>> {
+fn check_with(
+    path: &Path,
+    strict: bool,
+    uncalibrated: bool,
+) -> Result<ScenarioPlan, Vec<Diagnostic>> {
     let f = ScenarioFile::load_checking::<crate::source::SourceSection>(path, "source")?;
     let mut errs = Vec::new();
     config::check_id(&f, &mut errs);

@@ -21,7 +21,8 @@ const MM_PER_PX: f32 = 0.05;
 /// ground, each pixel shaded by the exact fraction of it the rectangle covers, as a camera
 /// integrates light over a pixel.
 fn part(x0: f32, x1: f32, y0: f32, y1: f32) -> Vec<u8> {
-    let cover = |a: f32, b: f32, i: u32| ((i as f32 + 1.0).min(b) - (i as f32).max(a)).clamp(0.0, 1.0);
+    let cover =
+        |a: f32, b: f32, i: u32| ((i as f32 + 1.0).min(b) - (i as f32).max(a)).clamp(0.0, 1.0);
     let mut rgb = Vec::with_capacity((W * H * 3) as usize);
     for y in 0..H {
         for x in 0..W {
@@ -34,7 +35,10 @@ fn part(x0: f32, x1: f32, y0: f32, y1: f32) -> Vec<u8> {
 }
 
 fn save_png(path: &Path, rgb: Vec<u8>) {
-    image::RgbImage::from_raw(W, H, rgb).unwrap().save(path).unwrap();
+    image::RgbImage::from_raw(W, H, rgb)
+        .unwrap()
+        .save(path)
+        .unwrap();
 }
 
 /// A measurement scenario over `frames/` in `dir`, with `rules` appended to `[rules]`.
@@ -155,12 +159,18 @@ fn parts_out_of_tolerance_are_ng_and_the_log_names_the_measure_and_its_value() {
     assert_eq!(m[0]["name"], "width_px");
     assert_eq!(m[1]["unit"], "mm");
     assert_eq!(m[1]["nominal"].as_f64().unwrap() as f32, 6.17);
-    assert!((m[0]["value"].as_f64().unwrap() - 123.4).abs() <= 0.1, "{m:?}");
+    assert!(
+        (m[0]["value"].as_f64().unwrap() - 123.4).abs() <= 0.1,
+        "{m:?}"
+    );
 
     let wide = by_item("b_wide.png");
     assert_eq!(wide["verdict"], "NG");
     let failed = wide["failed"].as_array().unwrap();
-    let names: Vec<&str> = failed.iter().map(|f| f["rule_name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = failed
+        .iter()
+        .map(|f| f["rule_name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["width_px", "width_mm"], "{failed:?}");
     assert!(failed.iter().all(|f| f["rule_kind"] == "measure"));
     let detail = failed[0]["detail"].as_str().unwrap();
@@ -171,13 +181,22 @@ fn parts_out_of_tolerance_are_ng_and_the_log_names_the_measure_and_its_value() {
             && detail.ends_with("px, nominal 123.40 ± 0.10 px"),
         "{detail}"
     );
-    assert!(failed[1]["detail"].as_str().unwrap().starts_with("width 6.30 mm"), "{failed:?}");
+    assert!(
+        failed[1]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("width 6.30 mm"),
+        "{failed:?}"
+    );
     assert_eq!(wide["measurements"][0]["ok"], false);
 
     let short = by_item("c_short.png");
     assert_eq!(short["verdict"], "NG");
     assert_eq!(short["failed"][0]["rule_name"], "height");
-    assert!(short["failed"][0]["detail"].as_str().unwrap().contains("min 70.00 px"));
+    assert!(short["failed"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("min 70.00 px"));
 
     // Nothing to measure is a reject that says so, never a silent OK.
     let blank = by_item("d_blank.png");
@@ -238,7 +257,10 @@ tolerance = 10
             let mut n = 0;
             for sy in 0..16 {
                 for sx in 0..16 {
-                    let (fx, fy) = (x as f32 + (sx as f32 + 0.5) / 16.0, y as f32 + (sy as f32 + 0.5) / 16.0);
+                    let (fx, fy) = (
+                        x as f32 + (sx as f32 + 0.5) / 16.0,
+                        y as f32 + (sy as f32 + 0.5) / 16.0,
+                    );
                     n += u32::from(fx >= 50.5 && fx < 200.0 + fy * 15.0 / 160.0);
                 }
             }
@@ -248,7 +270,10 @@ tolerance = 10
     }
     let ins = process(&mut worker, &rgb);
     let px: Vec<f32> = ins.measurements.iter().map(|m| m.px).collect();
-    assert!((px[0] - 40.5).abs() < 0.1, "left edge 40.5 px along its probe: {px:?}");
+    assert!(
+        (px[0] - 40.5).abs() < 0.1,
+        "left edge 40.5 px along its probe: {px:?}"
+    );
     let right_top = 200.0 + 50.0 * 15.0 / 160.0;
     assert!((px[1] - (right_top - 10.0)).abs() < 0.1, "{px:?}");
     assert!((px[3] - (right_top - 50.5)).abs() < 0.1, "{px:?}");
@@ -299,7 +324,8 @@ min = 1
     let text: Vec<String> = errs.iter().map(|d| d.to_string()).collect();
     let has = |key: &str, words: &str| {
         assert!(
-            errs.iter().any(|d| d.key == key && d.message.contains(words) && d.line.is_some()),
+            errs.iter()
+                .any(|d| d.key == key && d.message.contains(words) && d.line.is_some()),
             "no `{key}` error saying `{words}` in {text:#?}"
         )
     };
@@ -317,7 +343,8 @@ min = 1
     );
     let errs = scenario::check(&file).unwrap_err();
     assert!(
-        errs.iter().any(|d| d.key == "rules.calibration" && d.message.contains("lineside calibrate")),
+        errs.iter()
+            .any(|d| d.key == "rules.calibration" && d.message.contains("lineside calibrate")),
         "{errs:?}"
     );
 }
@@ -348,9 +375,12 @@ tolerance = 0.05
         .args(["--probe", "width", "--known-mm", "20"])
         .output()
         .unwrap();
-    let said = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{said}");
-    let cal = lineside::heads::measure::calibration::Calibration::load(&dir.path().join("cal.toml")).unwrap();
+    let cal =
+        lineside::heads::measure::calibration::Calibration::load(&dir.path().join("cal.toml"))
+            .unwrap();
     assert!((cal.measured_px - 160.0).abs() <= 0.1, "{cal:?}");
     assert_eq!(cal.mm_per_px, 20.0 / cal.measured_px);
     assert_eq!((cal.probe.as_str(), cal.known_mm), ("width", 20.0));

@@ -326,10 +326,7 @@ impl<'a> Record<'a> {
                         let t = ctx.head.measurement_text(m.rule)?;
                         Some(MeasurementRecord {
                             name: t.name,
-                            value: m
-                                .value
-                                .is_finite()
-                                .then(|| (m.value * 1e4).round() / 1e4),
+                            value: m.value.is_finite().then(|| (m.value * 1e4).round() / 1e4),
                             unit: t.unit,
                             nominal: t.nominal,
                             tolerance: t.tolerance,

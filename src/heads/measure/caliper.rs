@@ -68,8 +68,16 @@ impl ToPlane {
     /// Array position (column, row) of frame point `(x, y)`: sample centres sit at
     /// integer array positions.
     fn index(&self, x: f32, y: f32) -> (f32, f32) {
-        let sx = if self.scale.0 > 0.0 { self.scale.0 } else { 1.0 };
-        let sy = if self.scale.1 > 0.0 { self.scale.1 } else { 1.0 };
+        let sx = if self.scale.0 > 0.0 {
+            self.scale.0
+        } else {
+            1.0
+        };
+        let sy = if self.scale.1 > 0.0 {
+            self.scale.1
+        } else {
+            1.0
+        };
         (
             (x - self.origin.0) / sx + self.pad.0 - 0.5,
             (y - self.origin.1) / sy + self.pad.1 - 0.5,
@@ -257,7 +265,9 @@ mod tests {
     }
 
     fn blur(v: &[f32]) -> Vec<f32> {
-        let k: Vec<f32> = (-2..=2).map(|d: i32| (-0.5 * (d * d) as f32).exp()).collect();
+        let k: Vec<f32> = (-2..=2)
+            .map(|d: i32| (-0.5 * (d * d) as f32).exp())
+            .collect();
         let sum: f32 = k.iter().sum();
         (0..v.len() as i64)
             .map(|i| {
@@ -308,7 +318,10 @@ mod tests {
         let mut slope = vec![0.0; p.len()];
         let mut none = Vec::with_capacity(48);
         find_edges(&p, &mut slope, Polarity::Any, 0.9, &mut none);
-        assert!(none.is_empty(), "a 1.0 step never has a slope of 0.9 after blurring");
+        assert!(
+            none.is_empty(),
+            "a 1.0 step never has a slope of 0.9 after blurring"
+        );
     }
 
     #[test]

@@ -117,8 +117,11 @@ impl MeasureHead {
                 }
                 Quantity::Angle { points, reference } => {
                     self.scratch.clear();
-                    self.scratch
-                        .extend(points.iter().filter_map(|&k| self.points.get(k).copied().flatten()));
+                    self.scratch.extend(
+                        points
+                            .iter()
+                            .filter_map(|&k| self.points.get(k).copied().flatten()),
+                    );
                     if self.scratch.len() == points.len() {
                         self.px[i] = line_angle(&self.scratch, *reference);
                     }
@@ -182,7 +185,10 @@ impl Head for MeasureHead {
         let [1, 1, h, w] = *shape else {
             return Err(bad_shape());
         };
-        let (h, w) = (usize::try_from(h).unwrap_or(0), usize::try_from(w).unwrap_or(0));
+        let (h, w) = (
+            usize::try_from(h).unwrap_or(0),
+            usize::try_from(w).unwrap_or(0),
+        );
         let plane = ArrayView2::from_shape((h, w), data).map_err(|_| bad_shape())?;
         let t = geometry.transform;
         let to_plane = ToPlane {

@@ -26,7 +26,10 @@ pub const KIND: HeadKind = HeadKind {
     rules_keys: || serde_introspect::<RulesKeys>(),
     instead: &[
         ("rules.score_threshold", "[[rules.measure]]"),
-        ("rules.min_defect_area_mm2", "[[rules.measure]] with unit = \"mm\""),
+        (
+            "rules.min_defect_area_mm2",
+            "[[rules.measure]] with unit = \"mm\"",
+        ),
     ],
     preprocess_defaults: no_defaults_pub,
     plan: |input| plan(input).map(|c| Box::new(c) as Box<dyn HeadPlan>),
@@ -91,10 +94,8 @@ fn plan(input: &mut PlanInput<'_>) -> Option<MeasureConfig> {
     let start = input.errs.len();
     let model = input.model;
     let out = head_output(input, model, h.output.as_deref())?;
-    let plane_ok = out.is_float32()
-        && out.shape.len() == 4
-        && out.shape[0] <= 1
-        && out.shape[1] == 1;
+    let plane_ok =
+        out.is_float32() && out.shape.len() == 4 && out.shape[0] <= 1 && out.shape[1] == 1;
     if !plane_ok {
         input.error(
             if h.output.is_some() { "head.output" } else { "model.path" },
@@ -110,7 +111,12 @@ fn plan(input: &mut PlanInput<'_>) -> Option<MeasureConfig> {
     let spec = input.preprocess?;
     let plane = (spec.width, spec.height);
     let frame = match spec.roi {
-        Some(roi) => (roi.x as f32, roi.y as f32, roi.width as f32, roi.height as f32),
+        Some(roi) => (
+            roi.x as f32,
+            roi.y as f32,
+            roi.width as f32,
+            roi.height as f32,
+        ),
         None => (0.0, 0.0, spec.width as f32, spec.height as f32),
     };
     check_mm_per_px(input, r.mm_per_px);
@@ -123,7 +129,12 @@ fn plan(input: &mut PlanInput<'_>) -> Option<MeasureConfig> {
         );
         return None;
     }
-    let rules = plan_rules(input, &sections, frame, mm_per_px.is_some() || r.calibration.is_some());
+    let rules = plan_rules(
+        input,
+        &sections,
+        frame,
+        mm_per_px.is_some() || r.calibration.is_some(),
+    );
     if input.errs.len() != start {
         return None;
     }
@@ -193,11 +204,17 @@ fn plan_rules(
     for (i, s) in sections.iter().enumerate() {
         let key = format!("rules.measure[{i}].name");
         match &s.name {
-            None => input.error(&key, "every measurement needs a name (it names the NG in the defect log)"),
+            None => input.error(
+                &key,
+                "every measurement needs a name (it names the NG in the defect log)",
+            ),
             Some(n) if n.trim().is_empty() => input.error(&key, "must not be empty"),
             Some(n) => {
                 if index.insert(n.clone(), i).is_some() {
-                    input.error(&key, format!("`{n}` names two measurements; names must be unique"));
+                    input.error(
+                        &key,
+                        format!("`{n}` names two measurements; names must be unique"),
+                    );
                 }
             }
         }
@@ -205,7 +222,12 @@ fn plan_rules(
     // Which rules feed a distance or angle (they may go without limits).
     let mut feeds = vec![false; sections.len()];
     for s in sections {
-        for n in s.from.iter().chain(s.to.iter()).chain(s.probes.iter().flatten()) {
+        for n in s
+            .from
+            .iter()
+            .chain(s.to.iter())
+            .chain(s.probes.iter().flatten())
+        {
             if let Some(&k) = index.get(n) {
                 feeds[k] = true;
             }
@@ -257,7 +279,12 @@ fn plan_rule(
                 None
             }
             None => {
-                input.error(&key(k), format!("no measurement is named `{name}`; name an `edge` rule of this scenario"));
+                input.error(
+                    &key(k),
+                    format!(
+                        "no measurement is named `{name}`; name an `edge` rule of this scenario"
+                    ),
+                );
                 None
             }
         }
@@ -288,10 +315,16 @@ fn plan_rule(
         "distance" => {
             probe_keys_unused(input);
             if s.probes.is_some() {
-                input.error(&key("probes"), "belongs to angle rules; a distance takes from and to");
+                input.error(
+                    &key("probes"),
+                    "belongs to angle rules; a distance takes from and to",
+                );
             }
             let (Some(from), Some(to)) = (&s.from, &s.to) else {
-                input.error(&key("what"), "a distance needs from = \"<edge rule>\" and to = \"<edge rule>\"");
+                input.error(
+                    &key("what"),
+                    "a distance needs from = \"<edge rule>\" and to = \"<edge rule>\"",
+                );
                 return None;
             };
             let (from, to) = (edge_rule(input, "from", from), edge_rule(input, "to", to));
@@ -304,7 +337,11 @@ fn plan_rule(
                     Axis::Euclidean
                 }
             };
-            Quantity::Distance { from: from?, to: to?, axis }
+            Quantity::Distance {
+                from: from?,
+                to: to?,
+                axis,
+            }
         }
         "angle" => {
             probe_keys_unused(input);
@@ -316,7 +353,10 @@ fn plan_rule(
                 input.error(&key("probes"), "an angle needs probes = [\"<edge rule>\", \"<edge rule>\", ...]: at least two edge rules whose points the line runs through");
                 return None;
             }
-            let points: Vec<Option<usize>> = names.iter().map(|n| edge_rule(input, "probes", n)).collect();
+            let points: Vec<Option<usize>> = names
+                .iter()
+                .map(|n| edge_rule(input, "probes", n))
+                .collect();
             let points: Option<Vec<usize>> = points.into_iter().collect();
             let reference = s
                 .nominal
@@ -325,7 +365,10 @@ fn plan_rule(
                     (a, b) => a.or(b),
                 })
                 .unwrap_or(0.0);
-            Quantity::Angle { points: points?, reference }
+            Quantity::Angle {
+                points: points?,
+                reference,
+            }
         }
         other => {
             input.error(&key("what"), format!("unknown measurement `{other}`; use \"edge\" (position along the probe), \"width\" (first to last edge), \"distance\" (between two edge rules) or \"angle\" (line through edge rules)"));
@@ -346,7 +389,10 @@ fn plan_rule(
             Unit::Mm
         }
         (Some(u), _) => {
-            input.error(&key("unit"), format!("unknown unit `{u}`; use \"px\" or \"mm\""));
+            input.error(
+                &key("unit"),
+                format!("unknown unit `{u}`; use \"px\" or \"mm\""),
+            );
             Unit::Px
         }
     };
@@ -357,11 +403,18 @@ fn plan_rule(
         max: s.max,
     };
     match (s.nominal, s.tolerance) {
-        (Some(_), None) => input.error(&key("nominal"), "needs a tolerance (± around the nominal), e.g. tolerance = 0.2"),
-        (None, Some(_)) => input.error(&key("tolerance"), "needs a nominal to be a tolerance around"),
-        (Some(n), Some(t)) if !(n.is_finite() && t.is_finite() && t >= 0.0) => {
-            input.error(&key("tolerance"), "nominal must be a number and tolerance a number >= 0")
-        }
+        (Some(_), None) => input.error(
+            &key("nominal"),
+            "needs a tolerance (± around the nominal), e.g. tolerance = 0.2",
+        ),
+        (None, Some(_)) => input.error(
+            &key("tolerance"),
+            "needs a nominal to be a tolerance around",
+        ),
+        (Some(n), Some(t)) if !(n.is_finite() && t.is_finite() && t >= 0.0) => input.error(
+            &key("tolerance"),
+            "nominal must be a number and tolerance a number >= 0",
+        ),
         _ => {}
     }
     if let (Some(a), Some(b)) = (s.min, s.max) {
@@ -401,12 +454,18 @@ fn probe_spec(
         return None;
     }
     if (x1 - x0).hypot(y1 - y0) < 3.0 {
-        input.error(&key("probe"), "is shorter than 3 px; an edge needs samples on both sides");
+        input.error(
+            &key("probe"),
+            "is shorter than 3 px; an edge needs samples on both sides",
+        );
         return None;
     }
     let band = s.band.unwrap_or(DEFAULT_BAND);
     if band == 0 || band > 256 {
-        input.error(&key("band"), "must be 1..256 (lines averaged across the probe, 1 px apart)");
+        input.error(
+            &key("band"),
+            "must be 1..256 (lines averaged across the probe, 1 px apart)",
+        );
     }
     let polarity = match s.polarity.as_deref() {
         None | Some("any") => Polarity::Any,
@@ -419,7 +478,10 @@ fn probe_spec(
     };
     let min_contrast = s.min_contrast.unwrap_or(DEFAULT_MIN_CONTRAST);
     if !(min_contrast.is_finite() && min_contrast > 0.0) {
-        input.error(&key("min_contrast"), "must be a positive number (luma 0..1 per pixel; default 0.05)");
+        input.error(
+            &key("min_contrast"),
+            "must be a positive number (luma 0..1 per pixel; default 0.05)",
+        );
     }
     Some(ProbeSpec {
         line,
