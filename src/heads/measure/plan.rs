@@ -265,7 +265,9 @@ fn plan_rule(
             ("edge", s.edge.is_some()),
             ("axis", what == "angle" && s.axis.is_some()),
         ] {
-            if set {
+            if set && k == "axis" {
+                input.error(&key(k), "belongs to distance rules; an angle is the direction of the line through its probes");
+            } else if set {
                 input.error(&key(k), format!("a `{what}` rule measures between other rules' edges; `{k}` belongs on those `edge` rules"));
             }
         }
