@@ -25,7 +25,7 @@
 //! pipeline      threads, queues, ordering, drain
 //! service       health/metrics endpoint, metrics of the outcome stream, systemd notify
 //! dataset       MVTec-layout listing for fit and eval
-//! fit, eval, report   commands built on the above
+//! fit, eval, report, calibrate   commands built on the above
 //! runner        several scenarios in one process
 //! bench         `lineside bench`: ORT alone against the whole pipeline, per core count
 //! ```
@@ -34,6 +34,7 @@
 //! and source reads its own section through it; `scenario` is the part that needs them all.
 
 pub mod bench;
+pub mod calibrate;
 pub mod config;
 pub mod dataset;
 pub mod engine;

@@ -87,6 +87,21 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Record the pixel size of a measurement scenario: measure a target of known size
+    /// with one of its width/distance rules and write mm_per_px to its [rules] calibration
+    /// file (docs/measure.md).
+    Calibrate {
+        scenario: PathBuf,
+        /// A frame of the calibration target, taken by the scenario's camera.
+        #[arg(long)]
+        image: PathBuf,
+        /// The measurement rule (`[[rules.measure]] name`) that spans the target.
+        #[arg(long)]
+        probe: String,
+        /// The target's true size along that rule, in millimetres.
+        #[arg(long)]
+        known_mm: f32,
+    },
     /// Measure a scenario on labelled images: anomaly heads (MVTec AD layout) get image and
     /// pixel AUROC, AUPRO and F1 per defect type; other heads get detection AP per class,
     /// OCR character accuracy and the OK/NG confusion from a truth.json or YOLO labels.
@@ -222,6 +237,12 @@ fn main() -> ExitCode {
             json,
             threads,
         } => fit(&scenario, !no_progress, json.as_deref(), threads),
+        Command::Calibrate {
+            scenario,
+            image,
+            probe,
+            known_mm,
+        } => calibrate(&scenario, &image, &probe, known_mm),
         Command::Eval {
             scenario,
             data,
@@ -760,6 +781,24 @@ fn fit_examples(
     if let Some(p) = json {
         write_json(p, &r)?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lineside calibrate`: mm_per_px from a target of known size.
+fn calibrate(
+    scenario: &Path,
+    image: &Path,
+    probe: &str,
+    known_mm: f32,
+) -> anyhow::Result<ExitCode> {
+    let (cal, file) = lineside::calibrate::calibrate(scenario, image, probe, known_mm)?;
+    println!(
+        "`{probe}` measured {:.3} px on {}: {known_mm} mm -> mm_per_px = {:.6}",
+        cal.measured_px,
+        image.display(),
+        cal.mm_per_px
+    );
+    println!("wrote {}", file.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -78,16 +78,26 @@ impl ScenarioPlan {
 
 /// Loads and checks one scenario file, reporting every problem found.
 pub fn check(path: &Path) -> Result<ScenarioPlan, Vec<Diagnostic>> {
-    check_with(path, false)
+    check_with(path, false, false)
+}
+
+/// [`check`] for `lineside calibrate`: a calibration file the scenario names need not
+/// exist yet (measurement heads then measure in pixels only).
+pub fn check_uncalibrated(path: &Path) -> Result<ScenarioPlan, Vec<Diagnostic>> {
+    check_with(path, false, true)
 }
 
 /// [`check`] for `lineside validate`: also refuses what `run` would only log as ERROR
 /// records (image files beyond the frame limits).
 pub fn validate(path: &Path) -> Result<ScenarioPlan, Vec<Diagnostic>> {
-    check_with(path, true)
+    check_with(path, true, false)
 }
 
-fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>> {
+fn check_with(
+    path: &Path,
+    strict: bool,
+    uncalibrated: bool,
+) -> Result<ScenarioPlan, Vec<Diagnostic>> {
     let f = ScenarioFile::load_checking::<crate::source::SourceSection>(path, "source")?;
     let mut errs = Vec::new();
     config::check_id(&f, &mut errs);
@@ -158,8 +168,16 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
             }
         }
     }
-    let head = head_plan(&f, kind, &model, &labels, preprocess.as_ref(), &mut errs);
-    // A fitted head (teach by example) names its classes itself.
+    let head = head_plan(
+        &f,
+        kind,
+        &model,
+        &labels,
+        preprocess.as_ref(),
+        uncalibrated,
+        &mut errs,
+    );
+    // A head that names its classes itself (a fitted classifier, a golden head's regions).
     let labels = head
         .as_ref()
         .and_then(|h| h.class_names())
@@ -193,8 +211,6 @@ fn check_with(path: &Path, strict: bool) -> Result<ScenarioPlan, Vec<Diagnostic>
         }
     }
     source.default_ledger_in(&output_dir);
-    // A head that names its own classes (golden: region classes) labels the defect log.
-    let labels = head.class_names().unwrap_or(labels);
     let id = f.scenario.id.clone();
     Ok(ScenarioPlan {
         name: f.scenario.name.clone().unwrap_or_else(|| id.clone()),
@@ -548,6 +564,7 @@ fn head_plan(
     model: &ModelInfo,
     labels: &[String],
     preprocess: Option<&PreprocessSpec>,
+    uncalibrated: bool,
     errs: &mut Vec<Diagnostic>,
 ) -> Option<Box<dyn HeadPlan>> {
     let start = errs.len();
@@ -565,6 +582,7 @@ fn head_plan(
         errs,
         foreign_head,
         foreign_rules,
+        uncalibrated,
     };
     let plan = (kind.plan)(&mut input);
     if !task_fits {

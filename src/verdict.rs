@@ -78,6 +78,20 @@ pub struct TextLine {
     pub score: f32,
 }
 
+/// One measurement rule's result (`[[rules.measure]]`), named by its index: the head's plan
+/// puts it into words, so deciding allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Measurement {
+    /// Index into the head's measurement rules.
+    pub rule: u16,
+    /// In the rule's unit (px, mm or degrees); NaN when nothing was found to measure.
+    pub value: f32,
+    /// The same in frame pixels (degrees for angles): what `lineside calibrate` reads.
+    pub px: f32,
+    /// Within the rule's limits (false when nothing was found).
+    pub ok: bool,
+}
+
 /// Everything a head decided about one frame. Vectors keep their capacity across frames.
 #[derive(Debug, Clone, Default)]
 pub struct Inspection {
@@ -94,6 +108,8 @@ pub struct Inspection {
     pub failures: Vec<Failure>,
     /// OCR heads: the lines read, in reading order.
     pub texts: Vec<TextLine>,
+    /// Measurement heads: every rule's value, in rule order.
+    pub measurements: Vec<Measurement>,
 }
 
 impl Inspection {
@@ -115,6 +131,7 @@ impl Inspection {
         self.defects_truncated = 0;
         self.failures.clear();
         self.texts.clear();
+        self.measurements.clear();
     }
 
     /// Records a failed rule and makes the verdict NG; a full list drops the extra

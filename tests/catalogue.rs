@@ -83,8 +83,11 @@ fn mirror(tmp: &Path) -> PathBuf {
             std::fs::copy(&path, catalogue.join(path.file_name().unwrap())).unwrap();
         }
     }
-    std::os::unix::fs::symlink(root.join("scenarios/samples"), tmp.join("scenarios/samples"))
-        .unwrap();
+    std::os::unix::fs::symlink(
+        root.join("scenarios/samples"),
+        tmp.join("scenarios/samples"),
+    )
+    .unwrap();
     std::fs::create_dir_all(tmp.join("models/fitted/catalogue")).unwrap();
     for entry in std::fs::read_dir(root.join("models")).unwrap() {
         let path = entry.unwrap().path();
@@ -112,7 +115,13 @@ fn files_by_row(catalogue: &Path) -> BTreeMap<usize, PathBuf> {
         let stem = path.file_stem().unwrap().to_string_lossy().to_string();
         let (number, slug) = stem.split_once('-').unwrap();
         let row: usize = number.parse().unwrap();
-        assert_eq!(slug, SLUGS[row - 1], "{}: row {row} is `{}`", path.display(), SLUGS[row - 1]);
+        assert_eq!(
+            slug,
+            SLUGS[row - 1],
+            "{}: row {row} is `{}`",
+            path.display(),
+            SLUGS[row - 1]
+        );
         assert!(rows.insert(row, path).is_none());
     }
     rows
@@ -124,12 +133,18 @@ fn all_32_rows_fit_validate_run_and_meet_their_truth() {
     let catalogue = mirror(tmp.path());
     let rows = files_by_row(&catalogue);
     let missing: Vec<usize> = (1..=32).filter(|r| !rows.contains_key(r)).collect();
-    assert!(missing.is_empty(), "catalogue rows without a scenario file: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "catalogue rows without a scenario file: {missing:?}"
+    );
 
     for file in rows.values() {
         let text = std::fs::read_to_string(file).unwrap();
         if text.contains("\n[fit]") {
-            let (ok, out) = lineside(&["fit", &file.to_string_lossy(), "--no-progress"], tmp.path());
+            let (ok, out) = lineside(
+                &["fit", &file.to_string_lossy(), "--no-progress"],
+                tmp.path(),
+            );
             assert!(ok, "fit {}:\n{out}", file.display());
         }
     }
@@ -150,12 +165,22 @@ fn all_32_rows_fit_validate_run_and_meet_their_truth() {
         let plan = lineside::scenario::check(file).unwrap_or_else(|d| panic!("{d:?}"));
         let (checked, wrong) = score(file, &plan.output_dir);
         let accuracy = 1.0 - wrong.len() as f64 / checked as f64;
-        eprintln!("row {row:2} {:24} {checked:3} frames, accuracy {accuracy:.3}", plan.id);
+        eprintln!(
+            "row {row:2} {:24} {checked:3} frames, accuracy {accuracy:.3}",
+            plan.id
+        );
         if accuracy < MIN_ACCURACY {
-            failures.push(format!("row {row} ({}): {accuracy:.3}, wrong: {wrong:?}", plan.id));
+            failures.push(format!(
+                "row {row} ({}): {accuracy:.3}, wrong: {wrong:?}",
+                plan.id
+            ));
         }
     }
-    assert!(failures.is_empty(), "below {MIN_ACCURACY}:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "below {MIN_ACCURACY}:\n{}",
+        failures.join("\n")
+    );
 }
 
 /// Frames checked and those decided against the truth (item, expected, got).
@@ -164,11 +189,11 @@ fn score(file: &Path, output_dir: &Path) -> (usize, Vec<String>) {
     let table: toml::Table = toml::from_str(&text).unwrap();
     let source = table["source"]["path"].as_str().unwrap();
     let folder = file.parent().unwrap().join(source);
-    let truth: Value =
-        serde_json::from_slice(&std::fs::read(folder.join("truth.json")).unwrap_or_else(|e| {
-            panic!("{}: truth.json: {e}", folder.display())
-        }))
-        .unwrap();
+    let truth: Value = serde_json::from_slice(
+        &std::fs::read(folder.join("truth.json"))
+            .unwrap_or_else(|e| panic!("{}: truth.json: {e}", folder.display())),
+    )
+    .unwrap();
     let expected = truth["images"].as_object().unwrap();
     let log = std::fs::read_to_string(output_dir.join("defects.jsonl")).unwrap();
     let mut seen = BTreeMap::new();
@@ -176,7 +201,13 @@ fn score(file: &Path, output_dir: &Path) -> (usize, Vec<String>) {
         let r: Value = serde_json::from_str(line).unwrap();
         let item = r["item"].as_str().unwrap().to_string();
         let verdict = r["verdict"].as_str().unwrap().to_string();
-        assert_ne!(verdict, "ERROR", "{}: {item}: {}", file.display(), r["error"]);
+        assert_ne!(
+            verdict,
+            "ERROR",
+            "{}: {item}: {}",
+            file.display(),
+            r["error"]
+        );
         seen.insert(item, verdict);
     }
     let mut wrong = Vec::new();

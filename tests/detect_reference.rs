@@ -32,8 +32,9 @@ fn scenario10_with(dir: &std::path::Path, edit: impl Fn(String) -> String) -> Sc
 
 /// Scenario 10 (the YOLOv8n export) with the interpolation of the reference `variant`.
 fn yolov8_plan(variant: &str) -> ScenarioPlan {
-    let mut plan = scenario::check(&common::root().join("scenarios/catalogue/10-screw-locking.toml"))
-        .unwrap_or_else(|d| panic!("{d:?}"));
+    let mut plan =
+        scenario::check(&common::root().join("scenarios/catalogue/10-screw-locking.toml"))
+            .unwrap_or_else(|d| panic!("{d:?}"));
     // The reference was letterboxed with cv2.INTER_LINEAR ("linear", what `predict` does)
     // or cv2.INTER_LINEAR_EXACT ("linear_exact"); lineside resamples the same way.
     plan.preprocess.interpolation = match variant {

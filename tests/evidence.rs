@@ -239,7 +239,11 @@ fn check_scenario(scenario: &str, frames_dir: &Path, overlay: &str) -> (usize, u
 #[test]
 fn detect_boxes_are_drawn_and_cropped() {
     let kits = common::root().join("scenarios/samples/kits");
-    let (ng, ok) = check_scenario("scenarios/catalogue/26-kit-completeness.toml", &kits, "boxes");
+    let (ng, ok) = check_scenario(
+        "scenarios/catalogue/26-kit-completeness.toml",
+        &kits,
+        "boxes",
+    );
     assert!(ng > 0 && ok > 0, "NG {ng}, sampled OK {ok}");
 }
 
@@ -551,7 +555,12 @@ fn an_unreadable_frame_gets_a_banner_image() {
     std::fs::copy(kits.join("kit_0.png"), frames.join("a.png")).unwrap();
     // A PNG that stops after its signature: the source cannot read it.
     std::fs::write(frames.join("b.png"), b"\x89PNG\r\n\x1a\n").unwrap();
-    let file = with_evidence("scenarios/catalogue/26-kit-completeness.toml", dir.path(), &out, "");
+    let file = with_evidence(
+        "scenarios/catalogue/26-kit-completeness.toml",
+        dir.path(),
+        &out,
+        "",
+    );
     let text = std::fs::read_to_string(&file).unwrap();
     let text = text.replace(&kits.display().to_string(), &frames.display().to_string());
     std::fs::write(&file, text).unwrap();

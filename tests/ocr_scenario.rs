@@ -59,7 +59,9 @@ fn validate_edited(edit: impl Fn(String) -> String) -> String {
     let root = common::root();
     let src = root.join("scenarios/catalogue/29-food-label.toml");
     let models = format!("{}/models/", root.display());
-    let f = common::scenario_copy(&src, dir.path(), |t| edit(t.replace("../../models/", &models)));
+    let f = common::scenario_copy(&src, dir.path(), |t| {
+        edit(t.replace("../../models/", &models))
+    });
     let (code, text) = common::validate_file(&f);
     assert_eq!(code, Some(1), "{text}");
     text

@@ -171,8 +171,10 @@ fn stopping_drains_frames_in_flight_and_loses_no_decided_result() {
 #[test]
 fn the_run_clock_starts_at_the_first_frame() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = lineside::scenario::check(&common::root().join("scenarios/catalogue/10-screw-locking.toml"))
-        .unwrap_or_else(|d| panic!("{d:?}"));
+    let plan = lineside::scenario::check(
+        &common::root().join("scenarios/catalogue/10-screw-locking.toml"),
+    )
+    .unwrap_or_else(|d| panic!("{d:?}"));
     let out = dir.path().join("out");
     let records = common::run_to_log(&plan, &out);
     let ms = |r: &serde_json::Value| {

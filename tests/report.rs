@@ -107,10 +107,19 @@ fn run(scenario: &str, out: &Path) -> PathBuf {
 #[test]
 fn report_page_in_chromium_shows_the_defect_logs_counts() {
     let dir = tempfile::tempdir().unwrap();
-    let screws = run("catalogue/10-screw-locking.toml", &dir.path().join("screws"));
-    let kits = run("catalogue/26-kit-completeness.toml", &dir.path().join("kits"));
+    let screws = run(
+        "catalogue/10-screw-locking.toml",
+        &dir.path().join("screws"),
+    );
+    let kits = run(
+        "catalogue/26-kit-completeness.toml",
+        &dir.path().join("kits"),
+    );
     // A second run appended to the same log counts too.
-    run("catalogue/26-kit-completeness.toml", &dir.path().join("kits"));
+    run(
+        "catalogue/26-kit-completeness.toml",
+        &dir.path().join("kits"),
+    );
     let page = dir.path().join("report.html");
     let json = dir.path().join("report.json");
     let csv = dir.path().join("csv");

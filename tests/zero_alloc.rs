@@ -179,7 +179,8 @@ fn tiled_detection_allocates_nothing_per_frame() {
 #[test]
 fn segmentation_allocates_nothing_per_frame() {
     // a class map (U-Net logits → regions per class)
-    let plan = scenario::check(&common::root().join("scenarios/catalogue/03-cover-glass.toml")).unwrap();
+    let plan =
+        scenario::check(&common::root().join("scenarios/catalogue/03-cover-glass.toml")).unwrap();
     let frames: Vec<Vec<u8>> = [1, 3, 7]
         .iter()
         .map(|i| png_rgb(&format!("scenarios/samples/glass/glass_{i}.png")).0)
@@ -192,7 +193,9 @@ fn segmentation_allocates_nothing_per_frame() {
     assert_eq!(n, 0, "{n} heap allocations in 9 class-map frames");
 
     // an Ultralytics segmentation export (boxes + prototype masks)
-    let plan = scenario::check(&common::root().join("scenarios/catalogue/26-kit-completeness.toml")).unwrap();
+    let plan =
+        scenario::check(&common::root().join("scenarios/catalogue/26-kit-completeness.toml"))
+            .unwrap();
     let frames: Vec<Vec<u8>> = [0, 4, 7]
         .iter()
         .map(|i| png_rgb(&format!("scenarios/samples/kits/kit_{i}.png")).0)
@@ -301,4 +304,88 @@ fn teach_by_example_allocates_nothing_per_frame() {
         .collect();
     let (n, _) = allocations_per_round(&plan, &frames, 224, 224);
     assert_eq!(n, 0, "{n} heap allocations in 12 teach-by-example frames");
+}
+
+#[test]
+fn measurement_allocates_nothing_per_frame() {
+    // Calipers on the luma plane: a width, two edges, a distance and an angle per frame.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("frames")).unwrap();
+    let file = dir.path().join("measure.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"[scenario]
+id = "measure"
+[source]
+kind = "images"
+path = "frames"
+[model]
+path = "{}"
+[preprocess]
+size = [160, 120]
+scale = 0.00392156862745098
+mean = [0.0, 0.0, 0.0]
+std = [1.0, 1.0, 1.0]
+[head]
+kind = "measure"
+[rules]
+mm_per_px = 0.1
+[[rules.measure]]
+name = "w"
+what = "width"
+probe = [5, 60, 155, 60]
+unit = "mm"
+nominal = 8.0
+tolerance = 0.5
+[[rules.measure]]
+name = "top_left"
+what = "edge"
+probe = [60, 5, 60, 115]
+[[rules.measure]]
+name = "top_right"
+what = "edge"
+probe = [100, 5, 100, 115]
+[[rules.measure]]
+name = "gap"
+what = "distance"
+from = "top_left"
+to = "top_right"
+min = 0
+max = 100
+[[rules.measure]]
+name = "level"
+what = "angle"
+probes = ["top_left", "top_right"]
+nominal = 0
+tolerance = 5
+"#,
+            common::root().join("models/luma/luma.onnx").display()
+        ),
+    )
+    .unwrap();
+    let plan = scenario::check(&file).unwrap();
+    // Light blocks of three widths (one out of tolerance) on a dark ground.
+    let frames: Vec<Vec<u8>> = [80usize, 82, 95]
+        .iter()
+        .map(|&bw| {
+            let mut rgb = vec![30u8; 160 * 120 * 3];
+            for y in 30..90 {
+                for x in 40..40 + bw {
+                    rgb[(y * 160 + x) * 3..(y * 160 + x) * 3 + 3].fill(220);
+                }
+            }
+            rgb
+        })
+        .collect();
+    let (n, _) = allocations_per_round(&plan, &frames, 160, 120);
+    assert_eq!(n, 0, "{n} heap allocations in 9 measured frames");
+    // And the frames really were measured: the third block is NG.
+    let mut worker = Worker::new(&plan, 1).unwrap();
+    let mut ins = worker.new_inspection();
+    let layout = lineside::frame::FrameLayout::packed(160, 120, PixelFormat::Rgb24);
+    worker.process(&frames[2], &layout, &mut ins).unwrap();
+    assert_eq!(ins.measurements.len(), 5);
+    assert_eq!(ins.verdict, lineside::verdict::Verdict::Ng);
+    assert!((ins.measurements[0].px - 95.0).abs() < 0.1);
 }

@@ -10,8 +10,9 @@ pub mod anomaly;
 pub mod classify;
 pub mod count_rules;
 pub mod detect;
-pub mod golden;
 pub mod examples;
+pub mod golden;
+pub mod measure;
 pub mod ocr;
 pub mod patchcore;
 mod plan_support;
@@ -34,6 +35,7 @@ use crate::verdict::{Failure, Inspection};
 pub use anomaly::{map_frame_box, AnomalyConfig, AnomalyHead, AnomalyScoring, Evidence, NO_CLASS};
 pub use classify::{ClassifyConfig, ClassifyHead};
 pub use detect::{DetectConfig, DetectHead, DetectLayout};
+pub use measure::{MeasureConfig, MeasureHead};
 pub use ocr::{OcrConfig, OcrHead};
 pub use patchcore::PatchCoreScorer;
 pub use segment::{SegmentConfig, SegmentHead};
@@ -49,6 +51,7 @@ pub const KINDS: &[HeadKind] = &[
     segment::KIND,
     golden::KIND,
     examples::KIND,
+    measure::KIND,
 ];
 
 /// The kind named `name` in `[head] kind`.
@@ -103,6 +106,9 @@ pub struct PlanInput<'a> {
     /// Keys of other kinds, reported already; the section parsers skip them.
     pub foreign_head: Vec<String>,
     pub foreign_rules: Vec<String>,
+    /// `lineside calibrate` plans a scenario before its calibration file exists: heads
+    /// then go without the pixel size instead of reporting the file missing.
+    pub uncalibrated: bool,
 }
 
 impl PlanInput<'_> {
@@ -160,9 +166,9 @@ pub trait HeadPlan: Send + Sync + std::fmt::Debug + Any {
     fn outline(&self, labels: &[String]) -> String {
         format!("{} classes", labels.len())
     }
-    /// The class names this head's defects use, when the head names them itself (a
-    /// golden head's region classes) rather than the model's labels.
-    fn class_names(&self) -> Option<Vec<String>> {
+    /// Measurement `rule` (an index in [`crate::verdict::Measurement`]) in words, for the
+    /// defect log: heads that measure give it.
+    fn measurement_text(&self, _rule: u16) -> Option<MeasurementText> {
         None
     }
     /// A failed rule as the defect log shows it.
@@ -193,6 +199,18 @@ macro_rules! plan_boilerplate {
     };
 }
 pub(crate) use plan_boilerplate;
+
+/// A measurement rule as the defect log names it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeasurementText {
+    pub name: String,
+    /// "px", "mm" or "deg".
+    pub unit: &'static str,
+    pub nominal: Option<f32>,
+    pub tolerance: Option<f32>,
+    pub min: Option<f32>,
+    pub max: Option<f32>,
+}
 
 /// A failed rule in words, as the defect log shows it.
 #[derive(Debug, Clone, PartialEq)]

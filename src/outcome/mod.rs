@@ -46,6 +46,8 @@ pub struct Part {
     pub triggered_wall: SystemTime,
 }
 
+// Inspected outcomes are the common case; boxing the inspection would allocate per frame.
+#[allow(clippy::large_enum_variant)]
 pub enum OutcomeKind {
     Inspected {
         inspection: Pooled<Inspection>,

@@ -84,6 +84,9 @@ pub struct Record<'a> {
     /// OCR heads: the lines read, in reading order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub texts: Vec<TextRecord>,
+    /// Measurement heads: every `[[rules.measure]]` value, in rule order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub measurements: Vec<MeasurementRecord>,
     pub model: ModelRef<'a>,
     pub latency_ms: Option<LatencyMs>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -158,6 +161,25 @@ pub struct TextRecord {
 }
 
 #[derive(Serialize)]
+pub struct MeasurementRecord {
+    pub name: String,
+    /// In `unit`, to 4 decimals; null when nothing was found to measure.
+    pub value: Option<f32>,
+    /// "px", "mm" or "deg".
+    pub unit: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nominal: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<f32>,
+    /// Within the limits.
+    pub ok: bool,
+}
+
+#[derive(Serialize)]
 pub struct ModelRef<'a> {
     pub id: &'a str,
     pub sha256: &'a str,
@@ -210,6 +232,7 @@ impl<'a> Record<'a> {
             defects: Vec::new(),
             defects_not_listed: 0,
             texts: Vec::new(),
+            measurements: Vec::new(),
             model: ModelRef {
                 id: &ctx.model_id,
                 sha256: &ctx.model_sha256,
@@ -294,6 +317,23 @@ impl<'a> Record<'a> {
                         score: t.score,
                         bbox: t.bbox,
                         quad: t.quad,
+                    })
+                    .collect();
+                r.measurements = ins
+                    .measurements
+                    .iter()
+                    .filter_map(|m| {
+                        let t = ctx.head.measurement_text(m.rule)?;
+                        Some(MeasurementRecord {
+                            name: t.name,
+                            value: m.value.is_finite().then(|| (m.value * 1e4).round() / 1e4),
+                            unit: t.unit,
+                            nominal: t.nominal,
+                            tolerance: t.tolerance,
+                            min: t.min,
+                            max: t.max,
+                            ok: m.ok,
+                        })
                     })
                     .collect();
                 r.latency_ms = Some(LatencyMs {
