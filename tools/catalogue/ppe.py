@@ -3,7 +3,7 @@
 
     .cache/venv/bin/python tools/catalogue/ppe.py --out data/catalogue
 
-A camera at the entrance of a work zone sees one person at a time on the floor marking.
+A camera at the entrance of a work zone sees one person at a time, head and torso.
 Classes (one folder each, for `lineside fit`): `compliant` (helmet and hi-vis vest),
 `no_helmet`, `no_vest`. `unknown/` holds frames of none of them (a pallet or a cart in the
 gate) to measure rejection of unknowns. `test/` holds frames never used for fitting, with
@@ -27,7 +27,7 @@ SIZE = 224
 ROW = "32-ppe-compliance"
 CLASSES = ["compliant", "no_helmet", "no_vest"]
 SPLIT = {"classes": 1, "test": 2, "unknown": 3}
-COUNTS = {"classes": 24, "test": 10, "unknown": 8}
+COUNTS = {"classes": 40, "test": 10, "unknown": 8}
 
 
 def floor(rng):
@@ -43,10 +43,10 @@ def floor(rng):
 
 
 def person(img, rng, helmet, vest):
-    cx = rng.uniform(80, 144)
-    s = rng.uniform(0.85, 1.1)
-    lean = rng.uniform(-0.08, 0.08)
-    foot = 205
+    cx = rng.uniform(100, 124)
+    s = rng.uniform(1.95, 2.15)  # the gate camera frames head and torso: hat and vest fill the view
+    lean = rng.uniform(-0.04, 0.04)
+    foot = int(215 + 70 * s)  # hips near the bottom edge, legs out of view
     skin = np.array(rng.choice([[0.92, 0.75, 0.62], [0.75, 0.55, 0.40], [0.55, 0.38, 0.26]]), np.float32) * rng.uniform(0.95, 1.05)
     shirt = np.array(rng.choice([[0.20, 0.30, 0.55], [0.35, 0.35, 0.38], [0.15, 0.15, 0.18], [0.55, 0.20, 0.20]]), np.float32)
     trousers = np.array([0.18, 0.20, 0.28], np.float32) * rng.uniform(0.8, 1.2)
