@@ -56,7 +56,9 @@ def main():
         model = os.path.splitext(os.path.basename(table["model"]["path"]))[0]
         source = os.path.normpath(os.path.join(CATALOGUE, table["source"]["path"]))
         with open(os.path.join(source, "truth.json")) as f:
-            truth = json.load(f)["images"]
+            raw = json.load(f)
+        # `frames` is read as `images`, verdicts in any case (as `lineside eval` reads them).
+        truth = {k: {"verdict": v["verdict"].upper()} for k, v in (raw.get("images") or raw["frames"]).items()}
         accuracies = []
         for base in filter(None, [a.alone, a.together]):
             out = os.path.join(base, stem)
