@@ -23,8 +23,8 @@ fn with_evidence(scenario: &str, dir: &Path, out: &Path, evidence: &str) -> Path
             .map(|l| {
                 if l.starts_with("dir = \"") {
                     format!("dir = \"{}\"\n", out.display())
-                } else if let Some(rel) = l.strip_prefix("recognizer = \"../") {
-                    // the OCR head's second model, relative to the scenarios folder
+                } else if let Some(rel) = l.strip_prefix("recognizer = \"../../") {
+                    // the OCR head's second model, relative to scenarios/catalogue/
                     format!("recognizer = \"{}/{rel}\n", common::root().display())
                 } else {
                     format!("{l}\n")
