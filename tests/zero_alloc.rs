@@ -158,11 +158,48 @@ fn png_rgb(rel: &str) -> (Vec<u8>, u32, u32) {
 
 #[test]
 fn tiled_detection_allocates_nothing_per_frame() {
-    let mut plan =
-        scenario::check(&common::root().join("scenarios/catalogue/10-screw-locking.toml")).unwrap();
+    // With box measurements, one of which never finds its box (an NG every frame).
+    let dir = tempfile::tempdir().unwrap();
+    let file = common::scenario_copy(
+        &common::root().join("scenarios/catalogue/10-screw-locking.toml"),
+        dir.path(),
+        |t| {
+            t + r#"
+[[rules.measure]]
+name = "left"
+what = "width"
+class = "screw"
+pick = "leftmost"
+max = 500
+
+[[rules.measure]]
+name = "right"
+what = "area"
+class = "screw"
+pick = "rightmost"
+min = 1
+
+[[rules.measure]]
+name = "span"
+what = "distance"
+from = "left"
+to = "right"
+min = 1
+
+[[rules.measure]]
+name = "hex"
+what = "height"
+class = "hex"
+zone = [0, 0, 1, 1]
+max = 9
+"#
+        },
+    );
+    let mut plan = scenario::check(&file).unwrap();
     let Some(cfg) = plan.head_config_mut::<lineside::heads::DetectConfig>() else {
         panic!("detect scenario")
     };
+    assert_eq!(cfg.measures.rules.len(), 4);
     cfg.tile = Some(lineside::patchcore::TileSpec {
         width: 200,
         height: 200,

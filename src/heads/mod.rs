@@ -7,6 +7,7 @@
 //! head through these two traits and names no kind.
 
 pub mod anomaly;
+pub mod box_measure;
 pub mod classify;
 pub mod count_rules;
 pub mod detect;
@@ -204,7 +205,7 @@ pub(crate) use plan_boilerplate;
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeasurementText {
     pub name: String,
-    /// "px", "mm" or "deg".
+    /// "px", "mm", "deg", or for areas "px2", "mm2".
     pub unit: &'static str,
     pub nominal: Option<f32>,
     pub tolerance: Option<f32>,

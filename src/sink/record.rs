@@ -165,7 +165,7 @@ pub struct MeasurementRecord {
     pub name: String,
     /// In `unit`, to 4 decimals; null when nothing was found to measure.
     pub value: Option<f32>,
-    /// "px", "mm" or "deg".
+    /// "px", "mm", "deg", or for areas "px2", "mm2".
     pub unit: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nominal: Option<f32>,

@@ -18,6 +18,7 @@ use super::{
     f32_output, FrameGeometry, FrameRef, Head, HeadError, TileCut, TileLayout, TileView, Tiling,
 };
 use crate::geometry::xywh_to_xyxy;
+use crate::heads::box_measure::BoxMeasures;
 use crate::heads::count_rules::{apply_count_rules, CountRule};
 use crate::patchcore::TileSpec;
 use crate::preprocess::Transform;
@@ -75,6 +76,8 @@ pub struct DetectConfig {
     /// Frame pixels per mm, for `area_mm2` (`[rules] mm_per_px`).
     pub mm_per_px: Option<f32>,
     pub count_rules: std::sync::Arc<[CountRule]>,
+    /// `[[rules.measure]]` on the kept boxes.
+    pub measures: std::sync::Arc<BoxMeasures>,
     /// Inspect the frame as overlapping tiles (the worker drives it).
     pub tile: Option<TileSpec>,
 }
@@ -123,7 +126,7 @@ impl DetectHead {
     }
 
     pub fn failures_capacity(&self) -> usize {
-        self.cfg.count_rules.len().max(4)
+        (self.cfg.count_rules.len() + self.cfg.measures.rules.len()).max(4)
     }
 
     /// Makes room for the candidates of `tiles` tiles (called when the tiling changes,
@@ -186,6 +189,7 @@ impl DetectHead {
             push_box(k, None, self.cfg.mm_per_px, frame_size, out);
         }
         apply_count_rules(&self.cfg.count_rules, out);
+        self.cfg.measures.apply(out);
     }
 
     /// The kept boxes of the last frame, best first.
@@ -370,6 +374,7 @@ impl Head for DetectHead {
     fn inspection(&self) -> Inspection {
         let mut i = Inspection::with_capacity(0, self.max_detections());
         i.failures.reserve(self.failures_capacity());
+        i.measurements.reserve(self.cfg.measures.rules.len());
         i
     }
 
@@ -426,6 +431,7 @@ mod tests {
             max_nms: 30000,
             mm_per_px: None,
             count_rules: Vec::new().into(),
+            measures: Default::default(),
             tile: None,
         }
     }

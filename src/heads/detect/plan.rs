@@ -8,12 +8,13 @@ use serde_aux::serde_introspection::serde_introspect;
 use super::{DetectConfig, DetectHead, DetectLayout};
 use crate::config::ScenarioFile;
 use crate::engine::{shape_str, EngineError, ModelInfo, TensorInfo};
-use crate::heads::count_rules::{
-    describe_count_failure, plan_count_rules, CountRuleSection, CountRulesKeys,
-};
+use crate::heads::box_measure::{describe_box_head_failure, plan_box_measures, BoxMeasureSection};
+use crate::heads::count_rules::{plan_count_rules, CountRuleSection, CountRulesKeys};
 use crate::heads::plan_support::{check_mm_per_px, head_output, names_source, probability};
 use crate::heads::tiling::plan_tiling;
-use crate::heads::{plan_boilerplate, FailureText, Head, HeadKind, HeadPlan, PlanInput};
+use crate::heads::{
+    plan_boilerplate, FailureText, Head, HeadKind, HeadPlan, MeasurementText, PlanInput,
+};
 use crate::preprocess::{Fit, Interpolation, PreprocessSpec};
 use crate::verdict::Failure;
 
@@ -70,6 +71,7 @@ struct RulesKeys {
     count: Option<Vec<CountRuleSection>>,
     required_classes: Option<Vec<String>>,
     forbidden_classes: Option<Vec<String>>,
+    measure: Option<Vec<BoxMeasureSection>>,
     mm_per_px: Option<f32>,
 }
 
@@ -202,6 +204,12 @@ fn plan(input: &mut PlanInput<'_>) -> Option<DetectConfig> {
         },
         classes,
     );
+    let measures = plan_box_measures(
+        input,
+        r.measure.as_deref().unwrap_or_default(),
+        classes,
+        r.mm_per_px,
+    );
     if input.errs.len() != start {
         return None;
     }
@@ -217,6 +225,7 @@ fn plan(input: &mut PlanInput<'_>) -> Option<DetectConfig> {
         max_nms: 30000,
         mm_per_px: r.mm_per_px,
         count_rules: count_rules.into(),
+        measures: measures.into(),
         tile,
     })
 }
@@ -261,7 +270,11 @@ impl HeadPlan for DetectConfig {
     }
 
     fn describe(&self, failure: &Failure, labels: &[String]) -> FailureText {
-        describe_count_failure(&self.count_rules, failure, labels)
+        describe_box_head_failure(&self.count_rules, &self.measures, failure, labels)
+    }
+
+    fn measurement_text(&self, rule: u16) -> Option<MeasurementText> {
+        self.measures.text(rule)
     }
 
     plan_boilerplate!();

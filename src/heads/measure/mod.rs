@@ -16,6 +16,7 @@ use ndarray::ArrayView2;
 use ort::session::SessionOutputs;
 
 pub use plan::KIND;
+pub(crate) use plan::{plan_axis, plan_limits};
 
 use self::caliper::{Caliper, ToPlane};
 use self::rules::{EdgePick, MeasureRule, Quantity};

@@ -330,15 +330,7 @@ fn plan_rule(
                 return None;
             };
             let (from, to) = (edge_rule(input, "from", from), edge_rule(input, "to", to));
-            let axis = match s.axis.as_deref() {
-                None | Some("euclidean") => Axis::Euclidean,
-                Some("x") => Axis::X,
-                Some("y") => Axis::Y,
-                Some(a) => {
-                    input.error(&key("axis"), format!("unknown axis `{a}`; use \"x\" (to.x - from.x, signed), \"y\" or \"euclidean\" (the default)"));
-                    Axis::Euclidean
-                }
-            };
+            let axis = plan_axis(input, &key("axis"), s.axis.as_deref());
             Quantity::Distance {
                 from: from?,
                 to: to?,
@@ -398,13 +390,52 @@ fn plan_rule(
             Unit::Px
         }
     };
-    let limits = Limits {
-        nominal: s.nominal,
-        tolerance: s.tolerance,
-        min: s.min,
-        max: s.max,
-    };
-    match (s.nominal, s.tolerance) {
+    let limits = plan_limits(
+        input,
+        &key(""),
+        Limits {
+            nominal: s.nominal,
+            tolerance: s.tolerance,
+            min: s.min,
+            max: s.max,
+        },
+        feeds,
+    );
+    if input.errs.len() != start {
+        return None;
+    }
+    Some(MeasureRule {
+        name: s.name.clone().unwrap_or_default(),
+        quantity,
+        unit,
+        limits,
+    })
+}
+
+/// `axis = "x" | "y" | "euclidean"` of a distance rule.
+pub(crate) fn plan_axis(input: &mut PlanInput<'_>, key: &str, axis: Option<&str>) -> Axis {
+    match axis {
+        None | Some("euclidean") => Axis::Euclidean,
+        Some("x") => Axis::X,
+        Some("y") => Axis::Y,
+        Some(a) => {
+            input.error(key, format!("unknown axis `{a}`; use \"x\" (to.x - from.x, signed), \"y\" or \"euclidean\" (the default)"));
+            Axis::Euclidean
+        }
+    }
+}
+
+/// Checks a rule's limits (`prefix` is its key with a trailing dot, e.g.
+/// `rules.measure[2].`): nominal and tolerance together, min not above max, and some
+/// limit unless the rule only `feeds` others.
+pub(crate) fn plan_limits(
+    input: &mut PlanInput<'_>,
+    prefix: &str,
+    limits: Limits,
+    feeds: bool,
+) -> Limits {
+    let key = |k: &str| format!("{prefix}{k}");
+    match (limits.nominal, limits.tolerance) {
         (Some(_), None) => input.error(
             &key("nominal"),
             "needs a tolerance (± around the nominal), e.g. tolerance = 0.2",
@@ -419,23 +450,15 @@ fn plan_rule(
         ),
         _ => {}
     }
-    if let (Some(a), Some(b)) = (s.min, s.max) {
+    if let (Some(a), Some(b)) = (limits.min, limits.max) {
         if a > b {
             input.error(&key("min"), format!("min {a} is above max {b}"));
         }
     }
     if limits.is_empty() && !feeds {
-        input.error(&key("nominal"), "give nominal and tolerance, or min and/or max: a measurement without limits can never fail (only an edge rule that a distance or angle uses may go without)");
+        input.error(&key("nominal"), "give nominal and tolerance, or min and/or max: a measurement without limits can never fail (only a rule that a distance or angle uses may go without)");
     }
-    if input.errs.len() != start {
-        return None;
-    }
-    Some(MeasureRule {
-        name: s.name.clone().unwrap_or_default(),
-        quantity,
-        unit,
-        limits,
-    })
+    limits
 }
 
 fn probe_spec(

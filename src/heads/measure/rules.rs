@@ -96,6 +96,9 @@ pub enum Unit {
     Px,
     Mm,
     Deg,
+    /// Areas (regions and boxes of the detect and segment heads).
+    Px2,
+    Mm2,
 }
 
 impl Unit {
@@ -104,6 +107,20 @@ impl Unit {
             Unit::Px => "px",
             Unit::Mm => "mm",
             Unit::Deg => "deg",
+            Unit::Px2 => "px2",
+            Unit::Mm2 => "mm2",
+        }
+    }
+
+    /// A value in this unit from frame pixels (square pixels for areas; degrees stay
+    /// degrees). Exactly `px * mm_per_px` for millimetres and `px * mm_per_px²` for mm²;
+    /// NaN when millimetres are asked for without a pixel size.
+    pub fn from_px(self, px: f32, mm_per_px: Option<f32>) -> f32 {
+        match (self, mm_per_px) {
+            (Unit::Mm, Some(s)) => px * s,
+            (Unit::Mm2, Some(s)) => px * (s * s),
+            (Unit::Mm | Unit::Mm2, None) => f32::NAN,
+            (Unit::Px | Unit::Px2 | Unit::Deg, _) => px,
         }
     }
 }
@@ -179,11 +196,7 @@ impl MeasureRule {
     /// The value in the rule's unit from pixels (degrees stay degrees). Exactly
     /// `px * mm_per_px` for millimetres.
     pub fn convert(&self, px: f32, mm_per_px: Option<f32>) -> f32 {
-        match (self.unit, mm_per_px) {
-            (Unit::Mm, Some(s)) => px * s,
-            (Unit::Mm, None) => f32::NAN,
-            _ => px,
-        }
+        self.unit.from_px(px, mm_per_px)
     }
 
     /// The defect-log detail of a failed rule: "width 12.43 mm, nominal 12.00 ± 0.20 mm".
@@ -247,6 +260,8 @@ mod tests {
         };
         assert_eq!(r.convert(123.4, Some(0.05)), 123.4f32 * 0.05f32);
         assert!(r.convert(1.0, None).is_nan());
+        assert_eq!(Unit::Mm2.from_px(400.0, Some(0.25)), 25.0);
+        assert_eq!(Unit::Px2.from_px(400.0, Some(0.25)), 400.0);
         assert_eq!(r.detail(12.4321, ""), "distance 12.43 mm");
         assert_eq!(r.detail(f32::NAN, "no edge"), "distance: no edge");
     }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use ort::session::SessionOutputs;
 
+use super::box_measure::BoxMeasures;
 use super::count_rules::{apply_count_rules, CountRule};
 use super::{FrameGeometry, FrameRef, Head, HeadError, TileLayout, TileView, Tiling};
 use crate::patchcore::TileSpec;
@@ -43,6 +44,8 @@ pub struct SegmentConfig {
     /// Regions listed per frame at most (the rest are counted).
     pub max_regions: usize,
     pub count_rules: Arc<[CountRule]>,
+    /// `[[rules.measure]]` on the regions.
+    pub measures: Arc<BoxMeasures>,
     /// Class maps: inspect the frame as overlapping tiles (the worker drives it).
     pub tile: Option<TileSpec>,
 }
@@ -77,7 +80,7 @@ impl SegmentHead {
     }
 
     pub fn failures_capacity(&self) -> usize {
-        self.cfg.count_rules.len().max(4)
+        (self.cfg.count_rules.len() + self.cfg.measures.rules.len()).max(4)
     }
 
     pub fn tile_spec(&self) -> Option<TileSpec> {
@@ -126,6 +129,7 @@ impl SegmentHead {
     fn decide(&self, out: &mut Inspection) {
         out.score = out.defects.iter().map(|d| d.score).reduce(f32::max);
         apply_count_rules(&self.cfg.count_rules, out);
+        self.cfg.measures.apply(out);
     }
 
     pub fn interpret(
@@ -155,6 +159,7 @@ impl Head for SegmentHead {
     fn inspection(&self) -> Inspection {
         let mut i = Inspection::with_capacity(0, self.max_regions());
         i.failures.reserve(self.failures_capacity());
+        i.measurements.reserve(self.cfg.measures.rules.len());
         i
     }
 

@@ -7,9 +7,8 @@ use serde_aux::serde_introspection::serde_introspect;
 
 use super::{Activation, InstanceConfig, SegmentConfig, SegmentHead, SegmentMode, SemanticConfig};
 use crate::engine::{shape_str, EngineError, TensorInfo};
-use crate::heads::count_rules::{
-    describe_count_failure, plan_count_rules, CountRule, CountRuleSection, CountRulesKeys,
-};
+use crate::heads::box_measure::{describe_box_head_failure, plan_box_measures, BoxMeasureSection};
+use crate::heads::count_rules::{plan_count_rules, CountRule, CountRuleSection, CountRulesKeys};
 use crate::heads::detect::{
     detect_preprocess_defaults, nms_settings, yolo_seg_outputs, NmsSettings,
 };
@@ -18,7 +17,8 @@ use crate::heads::plan_support::{
 };
 use crate::heads::tiling::plan_tiling;
 use crate::heads::{
-    plan_boilerplate, DetectConfig, DetectLayout, FailureText, Head, HeadKind, HeadPlan, PlanInput,
+    plan_boilerplate, DetectConfig, DetectLayout, FailureText, Head, HeadKind, HeadPlan,
+    MeasurementText, PlanInput,
 };
 use crate::verdict::Failure;
 
@@ -87,6 +87,7 @@ struct RulesKeys {
     required_classes: Option<Vec<String>>,
     forbidden_classes: Option<Vec<String>>,
     min_defect_area_px: Option<u32>,
+    measure: Option<Vec<BoxMeasureSection>>,
     mm_per_px: Option<f32>,
 }
 
@@ -115,8 +116,16 @@ fn plan(input: &mut PlanInput<'_>) -> Option<SegmentConfig> {
         },
         classes,
     );
+    let measures = plan_box_measures(
+        input,
+        r.measure.as_deref().unwrap_or_default(),
+        classes,
+        r.mm_per_px,
+    );
+    // A class map without rules: any defect region is NG. Measuring a region says the
+    // region belongs there, so measure rules alone add no such count.
     if let SegmentMode::Semantic(s) = &mode {
-        if rules.is_empty() {
+        if rules.is_empty() && measures.is_empty() {
             rules = default_rules(s, input.labels);
         }
     }
@@ -144,6 +153,7 @@ fn plan(input: &mut PlanInput<'_>) -> Option<SegmentConfig> {
         mm_per_px: r.mm_per_px,
         max_regions,
         count_rules: rules.into(),
+        measures: measures.into(),
     })
 }
 
@@ -229,6 +239,7 @@ fn instances(
         max_nms: 30000,
         mm_per_px: r.mm_per_px,
         count_rules: Vec::new().into(),
+        measures: Default::default(),
         tile: None,
     };
     let mode = SegmentMode::Instances(InstanceConfig {
@@ -339,7 +350,11 @@ impl HeadPlan for SegmentConfig {
     }
 
     fn describe(&self, failure: &Failure, labels: &[String]) -> FailureText {
-        describe_count_failure(&self.count_rules, failure, labels)
+        describe_box_head_failure(&self.count_rules, &self.measures, failure, labels)
+    }
+
+    fn measurement_text(&self, rule: u16) -> Option<MeasurementText> {
+        self.measures.text(rule)
     }
 
     plan_boilerplate!();
