@@ -125,7 +125,8 @@ pub fn run(
     let (frame_tx, frame_rx) = bounded::<Queued>(queue);
     let (out_tx, out_rx) = bounded::<Outcome>(queue + workers_n);
     let dropped = Arc::new(AtomicU64::new(0));
-    // Every frame in flight holds a pool buffer, so this many records always fit.
+    // Frames in flight are bounded by the pool (copying sources) or by the frame queue and
+    // the workers (sources that lend frames in place), so this many records always fit.
     let tracked = plan.trigger.tracks_parts();
     let (part_tx, part_rx) = bounded::<InFlight>(buffers + queue + workers_n + 2);
     let parts = Parts {

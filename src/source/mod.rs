@@ -93,7 +93,8 @@ pub trait Source: Send {
     /// A source whose items are not known up front (a watched folder) returns none and
     /// names each frame in its origin instead ([`FrameOrigin::File`]).
     fn item_names(&self) -> Vec<String>;
-    /// Bytes the largest frame needs, to size the buffer pool.
+    /// Bytes of the largest frame the source copies into a pool buffer, to size the pool
+    /// (0 for a source that lends every frame in place, as raw replay does from its map).
     fn max_frame_bytes(&self) -> usize;
     /// Frames this source will produce, if known.
     fn len_hint(&self) -> Option<u64>;

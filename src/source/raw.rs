@@ -6,15 +6,16 @@
 //! for `fourcc`, `stride` and `frame_bytes`; other fields are ignored.
 
 use std::fs::File;
-use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use super::{Next, Probe, Source, SourceError, SourceKind, SourceKindEntry};
 use crate::frame::{
-    BufferPool, Frame, FrameError, FrameLayout, FrameLimits, FrameMeta, FrameOrigin, PixelFormat,
+    BufferPool, Frame, FrameBuf, FrameError, FrameLayout, FrameLimits, FrameMeta, FrameOrigin,
+    Lease, PixelFormat, SlotOwner,
 };
 
 pub(super) const KIND: SourceKindEntry = SourceKindEntry {
@@ -135,7 +136,35 @@ pub struct RawReplay {
     pass: u32,
     file: usize,
     index: u64,
-    reader: Option<File>,
+    /// Each file's mapping, made when its first frame is read: frames are lent from it in
+    /// place. Kept for the next pass when the replay repeats, so a loop maps each file
+    /// once (and allocates nothing per frame).
+    maps: Vec<Option<Arc<MappedFile>>>,
+}
+
+/// A raw file mapped read-only. Frames are [`Lease`]s into it, so replay copies nothing
+/// (the worker's preprocessing reads the page cache directly); the mapping lives until
+/// the last frame lent from it is dropped.
+struct MappedFile {
+    map: memmap2::Mmap,
+}
+
+impl SlotOwner for MappedFile {
+    /// Nothing to give back: the file is only read.
+    fn release(&self, _slot: u32) {}
+}
+
+impl MappedFile {
+    fn open(path: &Path) -> std::io::Result<Self> {
+        let file = File::open(path)?;
+        // SAFETY: the map is only read. A recording is replayed, not written: a file
+        // truncated by another program while it is mapped would fault on its lost pages
+        // (docs: record to a new file, never rewrite one being replayed).
+        let map = unsafe { memmap2::MmapOptions::new().map(&file)? };
+        // Frames are read front to back, once each.
+        let _ = map.advise(memmap2::Advice::Sequential);
+        Ok(MappedFile { map })
+    }
 }
 
 impl RawReplay {
@@ -193,6 +222,7 @@ impl RawReplay {
                 "no raw frame files with a <file>.json sidecar here".into(),
             ));
         }
+        let files_n = files.len();
         Ok(RawReplay {
             root: if path.is_file() {
                 path.parent().map(Path::to_path_buf).unwrap_or_default()
@@ -204,7 +234,7 @@ impl RawReplay {
             pass: 0,
             file: 0,
             index: 0,
-            reader: None,
+            maps: vec![None; files_n],
         })
     }
 
@@ -217,7 +247,12 @@ impl RawReplay {
 
     /// Moves to the next file (or pass); false at the end.
     fn advance_file(&mut self) -> bool {
-        self.reader = None;
+        if self.repeat == 1 {
+            // Not read again: the mapping lives on only in frames still in flight.
+            if let Some(m) = self.maps.get_mut(self.file) {
+                *m = None;
+            }
+        }
         self.index = 0;
         self.file += 1;
         if self.file == self.files.len() {
@@ -229,7 +264,7 @@ impl RawReplay {
 }
 
 impl Source for RawReplay {
-    fn next(&mut self, seq: u64, pool: &BufferPool) -> Next {
+    fn next(&mut self, seq: u64, _pool: &BufferPool) -> Next {
         loop {
             if self.pass >= self.repeat {
                 return Next::End;
@@ -241,9 +276,9 @@ impl Source for RawReplay {
                 }
                 continue;
             }
-            if self.reader.is_none() {
-                match File::open(&f.path) {
-                    Ok(r) => self.reader = Some(r),
+            if self.maps[self.file].is_none() {
+                match MappedFile::open(&f.path) {
+                    Ok(m) => self.maps[self.file] = Some(Arc::new(m)),
                     Err(source) => {
                         let error = SourceError::Read {
                             path: f.path.clone(),
@@ -258,45 +293,53 @@ impl Source for RawReplay {
                     }
                 }
             }
-            let Some(mut buffer) = pool.take() else {
-                return Next::End;
-            };
+            // No pool buffer: the pixels stay in the mapping. Frames in flight are bounded
+            // by the pipeline's frame queue and its workers.
             let (layout, frame_bytes, index, item) =
                 (f.layout, f.frame_bytes, self.index, self.file);
             self.index += 1;
-            let Some(reader) = self.reader.as_mut() else {
+            let Some(map) = self.maps[self.file].as_ref() else {
                 return Next::End;
             };
-            let dst = buffer.fill(frame_bytes);
-            let got = read_full(reader, dst);
-            return match got {
-                Ok(n) if n == frame_bytes => Next::Frame(Frame {
-                    meta: FrameMeta {
-                        seq,
-                        captured: Instant::now(),
-                        origin: FrameOrigin::RawFrame { file: item, index },
-                    },
-                    layout,
-                    buffer: buffer.into(),
-                }),
-                Ok(n) => Next::Skipped {
+            let len = map.map.len();
+            // Checked: the sidecar's geometry comes from a file.
+            let start = usize::try_from(index)
+                .ok()
+                .and_then(|i| i.checked_mul(frame_bytes))
+                .unwrap_or(usize::MAX);
+            let have = len.saturating_sub(start).min(frame_bytes);
+            if have < frame_bytes {
+                return Next::Skipped {
                     origin: FrameOrigin::Item(item),
                     error: SourceError::Frame {
                         path: self.files[item].path.clone(),
                         source: FrameError::Truncated {
-                            have: n,
+                            have,
                             need: frame_bytes,
                         },
                     },
-                },
-                Err(source) => Next::Skipped {
-                    origin: FrameOrigin::Item(item),
-                    error: SourceError::Read {
-                        path: self.files[item].path.clone(),
-                        source,
-                    },
-                },
+                };
+            }
+            let owner: Arc<dyn SlotOwner> = Arc::<MappedFile>::clone(map);
+            // SAFETY: `start + frame_bytes <= len` (checked above); the lease holds the
+            // mapping, which is never written.
+            let lease = unsafe {
+                Lease::new(
+                    owner,
+                    u32::try_from(index).unwrap_or(u32::MAX),
+                    map.map.as_ptr().add(start),
+                    frame_bytes,
+                )
             };
+            return Next::Frame(Frame {
+                meta: FrameMeta {
+                    seq,
+                    captured: Instant::now(),
+                    origin: FrameOrigin::RawFrame { file: item, index },
+                },
+                layout,
+                buffer: FrameBuf::Leased(lease),
+            });
         }
     }
 
@@ -314,7 +357,8 @@ impl Source for RawReplay {
     }
 
     fn max_frame_bytes(&self) -> usize {
-        self.files.iter().map(|f| f.frame_bytes).max().unwrap_or(0)
+        // Every frame is lent from the mapping: the pool needs no pixel room.
+        0
     }
 
     fn len_hint(&self) -> Option<u64> {
@@ -324,18 +368,4 @@ impl Source for RawReplay {
     fn describe(&self) -> String {
         format!("raw:{}", self.root.display())
     }
-}
-
-/// Reads until `buf` is full or the file ends; returns the bytes read.
-fn read_full(r: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
