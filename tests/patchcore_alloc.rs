@@ -151,3 +151,33 @@ fn fitted_head_allocates_nothing_per_frame() {
     let budget = injector_budget(160);
     assert!(n <= budget, "{n} heap allocations in 8 steady-state tiled frames (rayon's injector accounts for {budget})");
 }
+
+#[test]
+fn the_pruned_search_of_a_large_bank_allocates_nothing_per_call() {
+    use lineside::patchcore::{MemoryBank, NnScratch, SplitMix64};
+    // Rows around a few hundred points, like patch features: big enough to be clustered.
+    let (rows, dim, nq) = (4096, 152, 1024);
+    let mut rng = SplitMix64::new(5);
+    let modes: Vec<f32> = (0..200 * dim).map(|_| 4.0 * rng.normal() as f32).collect();
+    let mut near = |rng: &mut SplitMix64| -> Vec<f32> {
+        let m = rng.below(200);
+        (0..dim)
+            .map(|j| modes[m * dim + j] + 0.5 * rng.normal() as f32)
+            .collect()
+    };
+    let data: Vec<f32> = (0..rows).flat_map(|_| near(&mut rng)).collect();
+    let queries: Vec<f32> = (0..nq).flat_map(|_| near(&mut rng)).collect();
+    let bank = MemoryBank::new(data, dim);
+    assert!(bank.is_clustered(), "a bank this size is searched pruned");
+    let mut scratch = NnScratch::default();
+    scratch.ensure(&bank, nq);
+    let mut out = vec![0.0; nq];
+    bank.nearest(&queries, &mut out, &mut scratch);
+    let n = allocations_during(|| {
+        for _ in 0..20 {
+            bank.nearest(&queries, &mut out, &mut scratch);
+        }
+    });
+    assert!(n <= injector_budget(20), "{n} heap allocations in 20 pruned searches");
+    assert!(out.iter().all(|d| d.is_finite()));
+}

@@ -423,7 +423,7 @@ pub fn fit(plan: &FitPlan, opts: &FitOptions) -> Result<FitReport, FitError> {
     let t_cal = t2.elapsed().as_secs_f64();
     header.training.seconds = (t0.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     let bank_rows = artifact.bank.rows();
-    let sha = Artifact::write(&plan.artifact, &mut header, artifact.bank.data())?;
+    let sha = Artifact::write(&plan.artifact, &mut header, &artifact.bank.rows_as_given())?;
     Ok(FitReport {
         scenario: plan.scenario.clone(),
         artifact: plan.artifact.clone(),

@@ -5,12 +5,14 @@
 //! - [`features`]: backbone feature maps → one locally averaged feature vector per patch.
 //! - [`coreset`]: greedy k-center subsampling of the training patches (the memory bank).
 //! - [`knn`]: nearest-neighbour distance of each patch to the bank (blocked, SIMD, rayon).
+//! - `clusters`: the bank grouped at load, so the exact search skips most of it.
 //! - [`map`]: patch distances → anomaly map at input resolution (bilinear + Gaussian).
 //! - [`tiles`]: frames larger than the input, as overlapping tiles.
 //! - [`artifact`]: the versioned file a fit writes and the head reads
 //!   (format documented in `docs/patchcore.md#artifact-format-lspc-version-1`).
 
 pub mod artifact;
+mod clusters;
 pub mod coreset;
 pub mod features;
 pub mod knn;

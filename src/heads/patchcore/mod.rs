@@ -37,7 +37,7 @@ impl PatchCoreScorer {
         );
         let patches = layout.patches();
         let mut nn = NnScratch::default();
-        nn.ensure(patches);
+        nn.ensure(&artifact.bank, patches);
         PatchCoreScorer {
             assembler: PatchAssembler::new(layout),
             queries: vec![0.0; patches * layout.dim()],
