@@ -178,6 +178,9 @@ fn the_pruned_search_of_a_large_bank_allocates_nothing_per_call() {
             bank.nearest(&queries, &mut out, &mut scratch);
         }
     });
-    assert!(n <= injector_budget(20), "{n} heap allocations in 20 pruned searches");
+    assert!(
+        n <= injector_budget(20),
+        "{n} heap allocations in 20 pruned searches"
+    );
     assert!(out.iter().all(|d| d.is_finite()));
 }

@@ -177,11 +177,17 @@ fn column_mean(data: &[f32], dim: usize, rows: usize) -> Vec<f32> {
 /// Subspace iteration on the covariance from a fixed start: deterministic, and any
 /// orthonormal result is a valid bound even if iteration stopped short.
 fn principal_directions(data: &[f32], dim: usize, mean: &[f32], p: usize) -> Vec<f32> {
-    let rows = data.len().checked_div(dim).unwrap_or(0);
-    let centred = Array2::from_shape_fn((rows, dim), |(i, j)| {
-        f64::from(data[i * dim + j]) - f64::from(mean[j])
-    });
-    let cov = centred.t().dot(&centred);
+    // The covariance a few thousand rows at a time: a large bank (100k rows x 1536 dims)
+    // never needs a centred f64 copy of itself.
+    const CHUNK: usize = 4096;
+    let mut cov = Array2::<f64>::zeros((dim, dim));
+    for chunk in data.chunks(CHUNK * dim.max(1)) {
+        let n = chunk.len() / dim.max(1);
+        let centred = Array2::from_shape_fn((n, dim), |(i, j)| {
+            f64::from(chunk[i * dim + j]) - f64::from(mean[j])
+        });
+        ndarray::linalg::general_mat_mul(1.0, &centred.t(), &centred, 1.0, &mut cov);
+    }
     // Start: the p coordinate axes of largest variance.
     let mut axes: Vec<usize> = (0..dim).collect();
     axes.sort_by(|&a, &b| cov[[b, b]].total_cmp(&cov[[a, a]]));
