@@ -159,7 +159,7 @@ fn the_pruned_search_of_a_large_bank_allocates_nothing_per_call() {
     let (rows, dim, nq) = (4096, 152, 1024);
     let mut rng = SplitMix64::new(5);
     let modes: Vec<f32> = (0..200 * dim).map(|_| 4.0 * rng.normal() as f32).collect();
-    let mut near = |rng: &mut SplitMix64| -> Vec<f32> {
+    let near = |rng: &mut SplitMix64| -> Vec<f32> {
         let m = rng.below(200);
         (0..dim)
             .map(|j| modes[m * dim + j] + 0.5 * rng.normal() as f32)
