@@ -11,16 +11,23 @@
 //!   each cluster's projected coordinates kept dimension-major for a vectorised scan.
 //!
 //! A query is projected; a cluster whose projected centre distance minus its projected
-//! radius already exceeds the best distance found is skipped whole; in the others, a row
-//! whose projected distance exceeds it is skipped; the rest are measured exactly (`|q - b|²`
+//! radius already exceeds the best distance found is skipped whole; in the others, rows
+//! are bounded eight at a time, the projected distance summed in stages (8, 16, 32
+//! dimensions) and the eight dropped at the first stage where none is within the best
+//! found; the rest are measured exactly (`|q - b|²`
 //! by direct subtraction, the same arithmetic as [`super::MemoryBank::nearest_brute_force`],
 //! so the result is the brute-force minimum bit for bit). Every comparison leaves a margin
 //! larger than f32 rounding of the projection could explain.
 //!
 //! Measured on the 5 MP fabric model (13,107 rows x 152 dims; one frame's 110,592
-//! queries, 103 clusters): a query scans 46 clusters, bounds their 6,973 rows on 8
-//! projected dimensions, 547 of those on 32, and measures 37 exactly; the search takes
-//! half the time of the full matrix product.
+//! queries, 103 clusters): a query scans 46 clusters, bounds their ~6,000 rows on 8
+//! projected dimensions, ~550 of those on more, and measures 37 exactly; the search
+//! takes 40% of the time of the full matrix product.
+//!
+//! Tried and measured no better on that model: smaller clusters (32 or 64 rows: more
+//! skipped, but their centres cost more), 64 or 96 directions (fewer exact distances,
+//! as many clusters scanned), the residual's length as one more coordinate (residual
+//! lengths barely differ between rows) and per-cluster bounding boxes.
 
 use std::ops::Range;
 
@@ -31,14 +38,12 @@ use super::knn::sq_dist;
 
 /// Directions the bank is projected onto.
 const PROJECTED: usize = 32;
-/// Projected dimensions every scanned row is bounded on; the rest only for the rows
-/// those leave in.
-const LEADING: usize = 8;
-/// The other projected dimensions, kept row by row (read only for rows still in).
-const TRAILING: usize = PROJECTED - LEADING;
+/// Where the bound of a group of rows is tested while it is summed: after 8 projected
+/// dimensions (most groups stop there), after 16, after all 32.
+const STAGES: [usize; 3] = [8, 16, PROJECTED];
 /// Rows bounded at once (one vector register).
 const LANES: usize = 8;
-/// Where padding rows lie in every leading dimension: their bound overflows to infinity.
+/// Where padding rows lie in every projected dimension: their bound overflows to infinity.
 const FAR: f32 = 1e30;
 /// Rows per cluster aimed at.
 const ROWS_PER_CLUSTER: usize = 128;
@@ -64,13 +69,12 @@ pub(super) struct Clusters {
     radius: Vec<f32>,
     /// Rows of the (reordered) bank in each cluster.
     ranges: Vec<Range<usize>>,
-    /// The leading projected dimensions of the rows, cluster by cluster, each cluster
-    /// `[LEADING][rows rounded up to LANES]` (dimension-major; padding rows lie far away).
-    leading: Vec<f32>,
-    /// Where each cluster's block starts in `leading`.
-    leading_at: Vec<usize>,
-    /// Projected dimensions `LEADING..p` of every row, `[rows, TRAILING]` (zero-padded).
-    trailing: Vec<f32>,
+    /// The projected rows, cluster by cluster, each cluster `[p][rows rounded up to
+    /// LANES]` (dimension-major, so eight rows are bounded in one register; padding
+    /// rows lie far away).
+    projected: Vec<f32>,
+    /// Where each cluster's block starts in `projected`.
+    block_at: Vec<usize>,
     /// Where each centre's own row sits in the (reordered) bank.
     centre_row: Vec<usize>,
     /// Largest `|b - mean|` (scales the rounding margin).
@@ -106,11 +110,9 @@ pub(super) fn cluster(data: &[f32], dim: usize) -> (Clusters, Vec<usize>) {
     let mut ranges = Vec::with_capacity(k);
     let mut radius = Vec::with_capacity(k);
     let mut centres = vec![0.0f32; k * p];
-    let lead = LEADING.min(p);
-    let mut leading = Vec::with_capacity((rows + k * LANES) * lead);
-    let mut leading_at = Vec::with_capacity(k);
+    let mut projected = Vec::with_capacity((rows + k * LANES) * p);
+    let mut block_at = Vec::with_capacity(k);
     let mut centre_row = Vec::with_capacity(k);
-    let mut trailing = vec![0.0f32; rows * TRAILING];
     let mut start = 0;
     for c in 0..k {
         let n = order[start..].partition_point(|&i| home[i] as usize == c);
@@ -124,15 +126,10 @@ pub(super) fn cluster(data: &[f32], dim: usize) -> (Clusters, Vec<usize>) {
         let r = members.iter().map(|&i| reach[i].sqrt()).fold(0.0, f32::max);
         radius.push(r * (1.0 + ROUNDING));
         let padded = n.next_multiple_of(LANES);
-        leading_at.push(leading.len());
-        for j in 0..lead {
-            leading.extend(members.iter().map(|&i| y[i * p + j]));
-            leading.extend(std::iter::repeat_n(FAR, padded - n));
-        }
-        for (m, &i) in members.iter().enumerate() {
-            for j in lead..p {
-                trailing[(start + m) * TRAILING + j - LEADING] = y[i * p + j];
-            }
+        block_at.push(projected.len());
+        for j in 0..p {
+            projected.extend(members.iter().map(|&i| y[i * p + j]));
+            projected.extend(std::iter::repeat_n(FAR, padded - n));
         }
         ranges.push(start..start + n);
         start += n;
@@ -150,9 +147,8 @@ pub(super) fn cluster(data: &[f32], dim: usize) -> (Clusters, Vec<usize>) {
             centres,
             radius,
             ranges,
-            leading,
-            leading_at,
-            trailing,
+            projected,
+            block_at,
             centre_row,
             spread,
             avx2: avx2(),
@@ -359,9 +355,10 @@ impl Clusters {
         best
     }
 
-    /// Measures the rows of cluster `c` that the projected bound cannot rule out: first
-    /// over the leading projected dimensions for every row (vectorised), then over the
-    /// rest for the rows still in, then exactly.
+    /// Measures the rows of cluster `c` that the projected bound cannot rule out. Eight
+    /// rows at a time, the bound is summed over the projected dimensions in stages and
+    /// the group dropped at the first stage where every row is out; the rows left are
+    /// measured exactly.
     #[inline(always)]
     fn scan(
         &self,
@@ -378,43 +375,40 @@ impl Clusters {
         if n == 0 {
             return;
         }
-        let lead = LEADING.min(p);
         let padded = n.next_multiple_of(LANES);
         let Some(block) = self
-            .leading_at
+            .block_at
             .get(c)
-            .and_then(|&at| self.leading.get(at..at + lead * padded))
+            .and_then(|&at| self.projected.get(at..at + p * padded))
         else {
             return;
         };
         let y = &s.projected[..p];
-        let trailing = &self.trailing[range.start * TRAILING..range.end * TRAILING];
         let mut limit = (best.sqrt() + margin).powi(2);
-        for chunk in 0..padded / LANES {
-            // Eight rows' bounds in one register, summed over the leading dimensions.
+        'group: for chunk in 0..padded / LANES {
             let mut bound = [0.0f32; LANES];
-            for (j, yj) in y[..lead].iter().enumerate() {
-                let xs = &block[j * padded + chunk * LANES..][..LANES];
-                for l in 0..LANES {
-                    let d = yj - xs[l];
-                    bound[l] += d * d;
+            let mut from = 0;
+            for to in STAGES.map(|t| t.min(p)) {
+                for (j, yj) in y[from..to].iter().enumerate() {
+                    let xs = &block[(from + j) * padded + chunk * LANES..][..LANES];
+                    for l in 0..LANES {
+                        let d = yj - xs[l];
+                        bound[l] += d * d;
+                    }
                 }
-            }
-            // Most chunks hold no row within the limit: one vectorised test skips them.
-            // A NaN bound goes on, as brute force would measure its row.
-            if !bound
-                .iter()
-                .fold(false, |any, &b| any | (b <= limit) | b.is_nan())
-            {
-                continue;
+                from = to;
+                // One vectorised test drops the group. A NaN bound goes on, as brute
+                // force would measure its row.
+                if !bound
+                    .iter()
+                    .fold(false, |any, &b| any | (b <= limit) | b.is_nan())
+                {
+                    continue 'group;
+                }
             }
             for (l, &b) in bound.iter().enumerate() {
                 let i = chunk * LANES + l;
                 if b > limit || i >= n {
-                    continue;
-                }
-                let rest = &trailing[i * TRAILING..(i + 1) * TRAILING];
-                if b + sq_dist(&y[lead..], &rest[..p - lead]) > limit {
                     continue;
                 }
                 let row = range.start + i;

@@ -384,8 +384,17 @@ mod tests {
         let mut out = [0.0f32; 2];
         bank.nearest(&[1.0; 16], &mut out, &mut NnScratch::default());
         assert_eq!(out, [0.0, 0.0]);
-        // No structure at all: pruning helps little but the answer is the same.
+        // No structure at all: pruning helps little but the answer is the same. Widths
+        // that end a bound stage early (fewer dimensions than a stage) as well as 32.
         let mut rng = SplitMix64::new(3);
+        for dim in [5, 12, 20] {
+            let bank = MemoryBank::new(random(2100 * dim, &mut rng), dim);
+            let q = random(40 * dim, &mut rng);
+            let (mut a, mut b) = (vec![0.0; 40], vec![0.0; 40]);
+            bank.nearest(&q, &mut a, &mut NnScratch::default());
+            bank.nearest_brute_force(&q, &mut b);
+            assert_eq!(a, b, "{dim} dims");
+        }
         let bank = MemoryBank::new(random(2500 * 32, &mut rng), 32);
         let q = random(50 * 32, &mut rng);
         let (mut a, mut b) = (vec![0.0; 50], vec![0.0; 50]);
