@@ -13,6 +13,7 @@
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 mod color;
+mod copy;
 mod dense;
 mod pixel;
 mod resample;
@@ -49,6 +50,8 @@ struct Plan {
     rows_needed: Vec<bool>,
     /// Integer tap tables for `linear` and `nearest`, which read only the pixels they need.
     sparse: Option<SparsePlan>,
+    /// The source region, when it is exactly as large as `dst` (no resampling at all).
+    copy: Option<Rect>,
 }
 
 pub struct Preprocessor {
@@ -142,6 +145,18 @@ impl Preprocessor {
         };
         let ch = self.spec.color.channels();
         let dst_w = plan.dst.width as usize;
+        if let Some(src) = plan.copy {
+            self.fill_padding(plan, out);
+            let copy = copy::Copy {
+                spec: &self.spec,
+                lut: &self.lut,
+                src,
+                dst: plan.dst,
+                row: &mut self.row,
+            };
+            copy::run(copy, bytes, layout, out);
+            return Ok(plan.transform);
+        }
         if let Some(sparse) = &plan.sparse {
             self.fill_padding(plan, out);
             let frame = sparse::Frame {
@@ -249,13 +264,17 @@ impl Preprocessor {
         let src_x = x.source_span();
         let src_y = y.source_span();
         let ch = self.spec.color.channels();
+        let same_size = src.width == dst.width && src.height == dst.height;
+        let copy = (same_size && !self.dense_only).then_some(src);
         let sparse = match interp {
-            _ if self.dense_only => None,
+            _ if self.dense_only || copy.is_some() => None,
             Interpolation::Linear => Some(SparsePlan::linear(&x, &y)),
             Interpolation::Nearest => Some(SparsePlan::nearest(&x, &y)),
             Interpolation::Bilinear | Interpolation::LinearExact => None,
         };
-        if let Some(sp) = &sparse {
+        if copy.is_some() {
+            self.row.resize(src.width as usize * ch, 0);
+        } else if let Some(sp) = &sparse {
             self.cache.reset(sp.scratch_len(ch));
         } else {
             self.row.resize((src_x.1 - src_x.0) * ch, 0);
@@ -294,6 +313,7 @@ impl Preprocessor {
             src_y,
             rows_needed,
             sparse,
+            copy,
         });
         Ok(())
     }
