@@ -106,7 +106,9 @@ pub(super) fn cluster(data: &[f32], dim: usize) -> (Clusters, Vec<usize>) {
     let (home, reach) = k_center(&y, p, rows.div_ceil(ROWS_PER_CLUSTER).clamp(1, 4096));
     let k = home.iter().map(|&h| h as usize + 1).max().unwrap_or(1);
     let mut order: Vec<usize> = (0..rows).collect();
-    order.sort_by_key(|&i| home[i]);
+    // Cluster by cluster; inside a cluster by the first principal coordinate, so the
+    // eight rows bounded together lie close along it and are ruled out together.
+    order.sort_by(|&a, &b| home[a].cmp(&home[b]).then(y[a * p].total_cmp(&y[b * p])));
     let mut ranges = Vec::with_capacity(k);
     let mut radius = Vec::with_capacity(k);
     let mut centres = vec![0.0f32; k * p];
@@ -385,7 +387,20 @@ impl Clusters {
         };
         let y = &s.projected[..p];
         let mut limit = (best.sqrt() + margin).powi(2);
+        let y0 = y.first().copied().unwrap_or(0.0);
         'group: for chunk in 0..padded / LANES {
+            // Rows are sorted along the first direction: if the group's lowest value
+            // there is already out of reach, so is every later group; if its highest is
+            // below reach, this group is out. (The same first term as the sum below,
+            // and a float sum of squares never falls below its first term.)
+            let first = block[chunk * LANES];
+            let last = block[chunk * LANES + (n - 1 - chunk * LANES).min(LANES - 1)];
+            if first > y0 && (first - y0) * (first - y0) > limit {
+                break;
+            }
+            if last < y0 && (y0 - last) * (y0 - last) > limit {
+                continue;
+            }
             let mut bound = [0.0f32; LANES];
             let mut from = 0;
             for to in STAGES.map(|t| t.min(p)) {
