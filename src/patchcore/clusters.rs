@@ -273,6 +273,9 @@ pub(super) struct BlockScratch {
     centred: Vec<f32>,
     projected: Vec<f32>,
     centre: Vec<f32>,
+    /// The nearest row of the previous query: neighbouring patches come one after
+    /// another and have close features, so it is a tight first candidate.
+    last: Option<usize>,
 }
 
 impl Clusters {
@@ -341,20 +344,28 @@ impl Clusters {
             }
         }
         // The home cluster's centre first: a close candidate before any scan.
-        let mut best = self
-            .centre_row
-            .get(home.1)
-            .and_then(|&r| bank.get(r * dim..(r + 1) * dim))
-            .map_or(f32::INFINITY, |row| f32::INFINITY.min(sq_dist(q, row)));
+        // First candidates before any scan: the previous query's nearest row and the
+        // home cluster's centre. Any row's exact distance bounds the minimum from above,
+        // so the result does not depend on them, only the work does.
+        let mut best = (f32::INFINITY, usize::MAX);
+        for r in [s.last, self.centre_row.get(home.1).copied()].into_iter().flatten() {
+            if let Some(row) = bank.get(r * dim..(r + 1) * dim) {
+                let d = sq_dist(q, row);
+                if d < best.0 {
+                    best = (d, r);
+                }
+            }
+        }
         self.scan(home.1, bank, q, s, margin, &mut best);
         for c in 0..k {
             // A NaN bound compares false and the cluster is scanned (as brute force would).
-            let skip = s.centre[c] - self.radius[c] > best.sqrt() + margin;
+            let skip = s.centre[c] - self.radius[c] > best.0.sqrt() + margin;
             if c != home.1 && !skip {
                 self.scan(c, bank, q, s, margin, &mut best);
             }
         }
-        best
+        s.last = (best.1 != usize::MAX).then_some(best.1);
+        best.0
     }
 
     /// Measures the rows of cluster `c` that the projected bound cannot rule out. Eight
@@ -369,7 +380,7 @@ impl Clusters {
         q: &[f32],
         s: &mut BlockScratch,
         margin: f32,
-        best: &mut f32,
+        best: &mut (f32, usize),
     ) {
         let (p, dim) = (self.p, self.dim);
         let range = self.ranges[c].clone();
@@ -386,7 +397,7 @@ impl Clusters {
             return;
         };
         let y = &s.projected[..p];
-        let mut limit = (best.sqrt() + margin).powi(2);
+        let mut limit = (best.0.sqrt() + margin).powi(2);
         let y0 = y.first().copied().unwrap_or(0.0);
         'group: for chunk in 0..padded / LANES {
             // Rows are sorted along the first direction: if the group's lowest value
@@ -428,8 +439,8 @@ impl Clusters {
                 }
                 let row = range.start + i;
                 let d = sq_dist(q, &bank[row * dim..(row + 1) * dim]);
-                if d < *best {
-                    *best = d;
+                if d < best.0 {
+                    *best = (d, row);
                     limit = (d.sqrt() + margin).powi(2);
                 }
             }
