@@ -25,6 +25,9 @@ const QB_MAX: usize = 256;
 const QB_MIN: usize = 32;
 /// Bank rows per block.
 const MB: usize = 512;
+/// Queries per block of the pruned search: no packing to amortise, and queries differ in
+/// cost, so small blocks keep every thread busy to the end.
+const PRUNED_QB: usize = 64;
 
 /// Queries per block for `n` queries: one block per rayon thread, within the bounds.
 fn query_block(n: usize) -> usize {
@@ -110,7 +113,16 @@ impl MemoryBank {
 
     /// For each query (row-major `[n, dim]`), the Euclidean distance to its nearest bank row.
     pub fn nearest(&self, queries: &[f32], out: &mut [f32], scratch: &mut NnScratch) {
-        self.nearest_with_block(queries, out, scratch, query_block(out.len()));
+        self.nearest_with_block(queries, out, scratch, self.block_for(out.len()));
+    }
+
+    /// Queries per block for `n` queries.
+    fn block_for(&self, n: usize) -> usize {
+        if self.clusters.is_some() {
+            PRUNED_QB
+        } else {
+            query_block(n)
+        }
     }
 
     /// As [`Self::nearest`] with `qb` queries per block (benches compare block sizes).
@@ -217,7 +229,7 @@ pub struct NnScratch {
 impl NnScratch {
     /// Sizes the scratch for `queries` queries against `bank`, so no search allocates.
     pub fn ensure(&mut self, bank: &MemoryBank, queries: usize) {
-        let qb = query_block(queries);
+        let qb = bank.block_for(queries);
         if let Some(c) = &bank.clusters {
             c.ensure(&mut self.pruned, queries.div_ceil(qb));
             return;
