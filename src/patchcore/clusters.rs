@@ -34,6 +34,7 @@ use std::ops::Range;
 use ndarray::{Array2, Axis};
 use rayon::prelude::*;
 
+use super::coreset::farthest_first;
 use super::knn::sq_dist;
 
 /// Directions the bank is projected onto.
@@ -222,48 +223,25 @@ fn orthonormalise(v: &mut Array2<f64>) {
 }
 
 /// Greedy k-center on `[n, p]` points: each row's cluster and squared distance to its
-/// centre (0 for the centres themselves). Ties go to the lower index.
+/// centre (0 for the centres themselves). Ties go to the earlier centre.
 fn k_center(y: &[f32], p: usize, k: usize) -> (Vec<u32>, Vec<f32>) {
     let n = y.len().checked_div(p).unwrap_or(0);
+    let centres = farthest_first(y, p, k, 0, true, |_| {});
     let mut reach = vec![f32::INFINITY; n];
     let mut home = vec![0u32; n];
-    let mut next = 0usize;
-    for c in 0..k.min(n) {
-        let centre = &y[next * p..(next + 1) * p];
-        let far = y
-            .par_chunks(p * 1024)
-            .zip(reach.par_chunks_mut(1024))
-            .zip(home.par_chunks_mut(1024))
-            .enumerate()
-            .map(|(chunk, ((pts, rc), hm))| {
-                let mut far = (f32::NEG_INFINITY, usize::MAX);
-                for (i, ((pt, r), h)) in pts.chunks_exact(p).zip(rc).zip(hm).enumerate() {
-                    let d = sq_dist(pt, centre);
-                    if d < *r {
-                        *r = d;
-                        *h = c as u32;
-                    }
-                    if *r > far.0 {
-                        far = (*r, chunk * 1024 + i);
-                    }
+    reach
+        .par_iter_mut()
+        .zip(home.par_iter_mut())
+        .zip(y.par_chunks(p.max(1)))
+        .for_each(|((r, h), pt)| {
+            for (c, &at) in centres.iter().enumerate() {
+                let d = sq_dist(pt, &y[at * p..(at + 1) * p]);
+                if d < *r {
+                    *r = d;
+                    *h = c as u32;
                 }
-                far
-            })
-            .reduce(
-                || (f32::NEG_INFINITY, usize::MAX),
-                |a, b| {
-                    if b.0 > a.0 || (b.0 == a.0 && b.1 < a.1) {
-                        b
-                    } else {
-                        a
-                    }
-                },
-            );
-        if far.0 <= 0.0 || far.1 >= n {
-            break; // every row sits on a centre
-        }
-        next = far.1;
-    }
+            }
+        });
     (home, reach)
 }
 
@@ -348,7 +326,10 @@ impl Clusters {
         // home cluster's centre. Any row's exact distance bounds the minimum from above,
         // so the result does not depend on them, only the work does.
         let mut best = (f32::INFINITY, usize::MAX);
-        for r in [s.last, self.centre_row.get(home.1).copied()].into_iter().flatten() {
+        for r in [s.last, self.centre_row.get(home.1).copied()]
+            .into_iter()
+            .flatten()
+        {
             if let Some(row) = bank.get(r * dim..(r + 1) * dim) {
                 let d = sq_dist(q, row);
                 if d < best.0 {

@@ -27,7 +27,7 @@ pub fn greedy_coreset(
     features: &[f32],
     dim: usize,
     opts: CoresetOptions,
-    mut progress: impl FnMut(usize),
+    progress: impl FnMut(usize),
 ) -> Vec<usize> {
     let n = features.len().checked_div(dim).unwrap_or(0);
     let k = opts.size.min(n);
@@ -42,21 +42,38 @@ pub fn greedy_coreset(
     } else {
         (features, dim)
     };
+    farthest_first(space, sdim, k, rng.below(n), false, progress)
+}
+
+/// Farthest-point traversal of `space` (`[n, dim]`) from `first`: up to `k` indices,
+/// each the point farthest from those before it. With `until_covered` it stops early
+/// once every point sits on one already taken. `progress` is called with the number
+/// taken so far, now and then.
+pub(super) fn farthest_first(
+    space: &[f32],
+    dim: usize,
+    k: usize,
+    first: usize,
+    until_covered: bool,
+    mut progress: impl FnMut(usize),
+) -> Vec<usize> {
+    let n = space.len().checked_div(dim).unwrap_or(0);
+    let k = k.min(n);
     let mut selected = Vec::with_capacity(k);
     let mut min_d = vec![f32::INFINITY; n];
-    let mut next = rng.below(n);
-    while selected.len() < k {
+    let mut next = first;
+    while selected.len() < k && next < n {
         selected.push(next);
-        let centre = &space[next * sdim..(next + 1) * sdim];
-        // Update every patch's distance to the selected set and find the farthest in the
+        let centre = &space[next * dim..(next + 1) * dim];
+        // Update every point's distance to the selected set and find the farthest in the
         // same pass. Ties go to the lower index so the result does not depend on threads.
         let best = space
-            .par_chunks(CHUNK * sdim)
+            .par_chunks(CHUNK * dim)
             .zip(min_d.par_chunks_mut(CHUNK))
             .enumerate()
             .map(|(ci, (pts, md))| {
                 let mut best = (f32::NEG_INFINITY, usize::MAX);
-                for (i, (p, m)) in pts.chunks_exact(sdim).zip(md.iter_mut()).enumerate() {
+                for (i, (p, m)) in pts.chunks_exact(dim).zip(md.iter_mut()).enumerate() {
                     let d = sq_dist(p, centre);
                     if d < *m {
                         *m = d;
@@ -81,7 +98,7 @@ pub fn greedy_coreset(
         if selected.len() % 64 == 0 {
             progress(selected.len());
         }
-        if best.1 == usize::MAX {
+        if best.1 == usize::MAX || (until_covered && best.0 <= 0.0) {
             break;
         }
     }
