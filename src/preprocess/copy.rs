@@ -8,7 +8,7 @@ use super::{convert_row, ColorOrder, Layout, PreprocessSpec, Rect};
 use crate::frame::FrameLayout;
 
 /// What the copy reads and the row it converts into.
-pub(super) struct Copy<'a> {
+pub(super) struct OneToOne<'a> {
     pub spec: &'a PreprocessSpec,
     pub lut: &'a [[f32; 256]],
     /// Source region (frame pixels) and where it lands in the model input, same size.
@@ -17,7 +17,7 @@ pub(super) struct Copy<'a> {
     pub row: &'a mut [u8],
 }
 
-pub(super) fn run(c: Copy, bytes: &[u8], layout: &FrameLayout, out: &mut [f32]) {
+pub(super) fn run(c: OneToOne, bytes: &[u8], layout: &FrameLayout, out: &mut [f32]) {
     let ch = c.spec.color.channels();
     let w = c.dst.width as usize;
     let (w_in, h_in) = (c.spec.width, c.spec.height);

@@ -147,7 +147,7 @@ impl Preprocessor {
         let dst_w = plan.dst.width as usize;
         if let Some(src) = plan.copy {
             self.fill_padding(plan, out);
-            let copy = copy::Copy {
+            let copy = copy::OneToOne {
                 spec: &self.spec,
                 lut: &self.lut,
                 src,
