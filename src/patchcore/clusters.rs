@@ -321,7 +321,6 @@ impl Clusters {
                 home = (*d, c);
             }
         }
-        // The home cluster's centre first: a close candidate before any scan.
         // First candidates before any scan: the previous query's nearest row and the
         // home cluster's centre. Any row's exact distance bounds the minimum from above,
         // so the result does not depend on them, only the work does.

@@ -145,8 +145,9 @@ impl Preprocessor {
         };
         let ch = self.spec.color.channels();
         let dst_w = plan.dst.width as usize;
+        // Every path writes only the resampled region; the letterbox bars are filled here.
+        self.fill_padding(plan, out);
         if let Some(src) = plan.copy {
-            self.fill_padding(plan, out);
             let copy = copy::OneToOne {
                 spec: &self.spec,
                 lut: &self.lut,
@@ -158,7 +159,6 @@ impl Preprocessor {
             return Ok(plan.transform);
         }
         if let Some(sparse) = &plan.sparse {
-            self.fill_padding(plan, out);
             let frame = sparse::Frame {
                 bytes,
                 layout,
@@ -179,7 +179,6 @@ impl Preprocessor {
             sparse::run(sparse, &frame, &mut self.cache, &mut target);
             return Ok(plan.transform);
         }
-        self.fill_padding(plan, out);
         let dense = dense::Dense {
             spec: &self.spec,
             lut: &self.lut,
